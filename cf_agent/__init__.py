@@ -1,0 +1,3 @@
+"""cf-agent: verified counterfactual explanations for health classifiers."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""The data contract: feature specs, cohort loading and the bundled demo cohort."""

@@ -1,0 +1,1 @@
+"""Deterministic verifier tools and metrics; nothing here calls an LLM."""
