@@ -1,0 +1,1 @@
+"""The classifier being explained, the LLM backends and the classic baselines."""

@@ -1,0 +1,1 @@
+"""LLM chat backends behind one small interface (see base.py)."""
