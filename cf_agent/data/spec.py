@@ -167,6 +167,10 @@ class FeatureSpec(BaseModel):
     desired_class: int = Field(description="The class a counterfactual should reach.")
     features: tuple[Feature, ...] = Field(min_length=1)
     rules: tuple[Rule, ...] = Field(default=())
+    other_columns: tuple[str, ...] = Field(
+        default=(),
+        description="Columns allowed in the data that the model never uses (other labels, notes).",
+    )
 
     @model_validator(mode="after")
     def _check_consistency(self) -> FeatureSpec:
@@ -179,11 +183,16 @@ class FeatureSpec(BaseModel):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"duplicate feature names: {dupes}; fix: give each feature once")
+        for col in self.other_columns:
+            if col in names or col in (self.label, self.id_column):
+                raise ValueError(f"other_columns lists {col!r}, which already has a role")
         for col, role in ((self.label, "label"), (self.id_column, "id_column")):
             if col in names:
                 raise ValueError(f"{role} {col!r} is also listed as a feature; fix: remove it")
         if len(self.classes) < 2:
-            raise ValueError("classes needs at least two entries, e.g. 0 = 'normal', 1 = 'abnormal'")
+            raise ValueError(
+                "classes needs at least two entries, e.g. 0 = 'normal', 1 = 'abnormal'"
+            )
         if self.desired_class not in self.classes:
             raise ValueError(
                 f"desired_class {self.desired_class} is not one of classes "
@@ -247,13 +256,17 @@ def load_spec(path: Path | str) -> FeatureSpec:
     """Read and validate a TOML spec file."""
     path = Path(path)
     if not path.is_file():
-        raise SpecError(f"spec file not found: {path}", "pass --spec PATH to an existing .toml file")
+        raise SpecError(
+            f"spec file not found: {path}", "pass --spec PATH to an existing .toml file"
+        )
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
         raise SpecError(f"spec file {path} is not UTF-8 text", "save it as UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
-        raise SpecError(f"spec file {path} is not valid TOML: {exc}", "fix the TOML syntax") from None
+        raise SpecError(
+            f"spec file {path} is not valid TOML: {exc}", "fix the TOML syntax"
+        ) from None
     return spec_from_dict(data, str(path))
 
 
