@@ -1,0 +1,3 @@
+from cf_agent.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""The LangGraph verifier loop: propose -> verify -> revise | refine | finish."""

@@ -1,0 +1,41 @@
+"""The services a graph run needs, passed through LangGraph's config (never checkpointed)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+
+from cf_agent.audit.store import AuditStore
+from cf_agent.data.spec import FeatureSpec
+from cf_agent.models.proposer import Proposer
+from cf_agent.tools.classifier_check import ProbabilisticClassifier
+from cf_agent.tools.verifiers import Verifiers
+
+
+@dataclass
+class AgentContext:
+    """Proposer, verifiers, classifier and audit log for one run."""
+
+    spec: FeatureSpec
+    proposer: Proposer
+    verifiers: Verifiers
+    model: ProbabilisticClassifier
+    audit: AuditStore | None = None
+    run_id: str = ""
+    refine: bool = True
+    hints: bool = True
+    exemplars: list[tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=list)
+    max_exemplars: int = 3
+
+    def log(self, event_type: str, query_id: str, payload: dict[str, Any]) -> None:
+        if self.audit is not None:
+            self.audit.append(self.run_id, event_type, payload, query_id=query_id)
+
+
+def context_of(config: RunnableConfig) -> AgentContext:
+    ctx = config.get("configurable", {}).get("context")
+    if not isinstance(ctx, AgentContext):
+        raise TypeError("graph config lacks configurable.context (an AgentContext)")
+    return ctx

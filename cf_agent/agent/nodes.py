@@ -1,0 +1,210 @@
+"""Graph nodes: small verb_noun(state, config) functions. Tool errors become feedback."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+
+from cf_agent.agent.context import AgentContext, context_of
+from cf_agent.agent.state import Candidate, CFState
+from cf_agent.models.proposer import CFRequest, Proposal
+from cf_agent.tools.refine import provenance, refine_along
+from cf_agent.tools.sensitivity import sensitivity_hints
+from cf_agent.tools.verdict import Verdict
+
+REFINE_SOURCE = "refine"
+
+
+def _nearest_exemplars(
+    ctx: AgentContext, query: dict[str, Any]
+) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """Verified CFs of the most similar people seen so far in this run (few-shot material)."""
+    if not ctx.exemplars:
+        return []
+    numeric = [f for f in ctx.spec.features if f.is_numeric]
+
+    def distance(row: dict[str, Any]) -> float:
+        return sum(
+            abs(float(row[f.name]) - float(query[f.name]))
+            / (float(f.high or 1) - float(f.low or 0))
+            for f in numeric
+        )
+
+    ranked = sorted(ctx.exemplars, key=lambda pair: distance(pair[0]))
+    return ranked[: ctx.max_exemplars]
+
+
+def propose_counterfactuals(state: CFState, config: RunnableConfig) -> dict[str, Any]:
+    """Ask the proposer for the CFs still missing, with the last round's feedback if any."""
+    ctx = context_of(config)
+    wanted = state["k"] - len(state["accepted"])
+    last = state["candidates"][-1] if state["candidates"] else None
+    hints = (
+        sensitivity_hints(ctx.model, ctx.spec, state["query"])
+        if last is not None and ctx.hints
+        else []
+    )
+    request = CFRequest(
+        query_id=state["query_id"],
+        row=state["query"],
+        current_class=state["current_class"],
+        desired_class=state["desired_class"],
+        previous=last["values"] if last else None,
+        feedback=last["feedback"] if last else "",
+        hints=hints,
+        avoid=[c["values"] for c in state["accepted"] if c["values"]],
+        exemplars=_nearest_exemplars(ctx, state["query"]),
+    )
+    proposals = ctx.proposer.propose([request] * wanted)
+    for proposal in proposals:
+        ctx.log(
+            "proposal",
+            state["query_id"],
+            {"round": state["round"] + 1, **proposal.model_dump(mode="json")},
+        )
+    return {
+        "pending": [p.model_dump(mode="json") for p in proposals],
+        "round": state["round"] + 1,
+        "llm_calls": state["llm_calls"] + (len(proposals) if ctx.proposer.is_llm else 0),
+    }
+
+
+def _feedback(proposal: Proposal, verdicts: list[Verdict]) -> str:
+    lines = [f"- {proposal.error}"] if proposal.error else []
+    lines += [v.feedback() for v in verdicts if not v.passed and v.reasons]
+    return "\n".join(line for line in lines if line)
+
+
+def _judge(
+    ctx: AgentContext,
+    state: CFState,
+    proposal: Proposal,
+    accepted: list[dict[str, Any]],
+    llm_values: dict[str, Any] | None,
+) -> Candidate:
+    verdicts: list[Verdict] = []
+    if proposal.values is not None:
+        verdicts = ctx.verifiers.check(state["query"], proposal.values)
+    passed = proposal.values is not None and all(v.passed for v in verdicts)
+    if passed and proposal.values in accepted:
+        passed = False
+        proposal = proposal.model_copy(
+            update={"error": "this counterfactual was already accepted: propose a different one"}
+        )
+    candidate = Candidate(
+        round=state["round"],
+        source=proposal.source,
+        values=proposal.values,
+        rationale=proposal.rationale,
+        error=proposal.error,
+        verdicts=[v.model_dump(mode="json") for v in verdicts],
+        passed=passed,
+        feedback="" if passed else _feedback(proposal, verdicts),
+        provenance=(
+            provenance(ctx.spec, state["query"], llm_values, proposal.values)
+            if proposal.values is not None
+            else {}
+        ),
+        latency_s=proposal.latency_s,
+        tokens_out=proposal.tokens_out,
+    )
+    ctx.log(
+        "verdict",
+        state["query_id"],
+        {
+            "round": state["round"],
+            "source": candidate["source"],
+            "passed": passed,
+            "verdicts": candidate["verdicts"],
+            "feedback": candidate["feedback"],
+        },
+    )
+    return candidate
+
+
+def verify_proposals(state: CFState, config: RunnableConfig) -> dict[str, Any]:
+    """Run the three verifiers on each pending proposal; keep the ones that pass them all."""
+    ctx = context_of(config)
+    accepted_values = [c["values"] for c in state["accepted"] if c["values"] is not None]
+    judged: list[Candidate] = []
+    for raw in state["pending"]:
+        proposal = Proposal.model_validate(raw)
+        candidate = _judge(ctx, state, proposal, accepted_values, proposal.values)
+        if candidate["passed"] and candidate["values"] is not None:
+            accepted_values.append(candidate["values"])
+        judged.append(candidate)
+    return {
+        "pending": [],
+        "candidates": judged,
+        "accepted": [c for c in judged if c["passed"]],
+    }
+
+
+def _p_desired(candidate: Candidate) -> float:
+    for verdict in candidate["verdicts"]:
+        if verdict["check"] == "classifier":
+            return float(verdict["score"])
+    return -1.0
+
+
+def refine_proposals(state: CFState, config: RunnableConfig) -> dict[str, Any]:
+    """Walk along the LLM's best failed proposals for the smallest accepted step."""
+    ctx = context_of(config)
+    llm_failed = [
+        c for c in state["candidates"] if c["values"] is not None and c["source"] != REFINE_SOURCE
+    ]
+    llm_failed.sort(key=_p_desired, reverse=True)
+    accepted_values = [c["values"] for c in state["accepted"] if c["values"] is not None]
+    judged: list[Candidate] = []
+    wanted = state["k"] - len(state["accepted"])
+    for candidate in llm_failed:
+        if len(judged) >= wanted:
+            break
+        assert candidate["values"] is not None
+        point = refine_along(
+            ctx.spec, ctx.verifiers.classifier_check, state["query"], candidate["values"]
+        )
+        if point is None:
+            continue
+        proposal = Proposal(values=point, rationale=candidate["rationale"], source=REFINE_SOURCE)
+        result = _judge(ctx, state, proposal, accepted_values, candidate["values"])
+        if result["passed"]:
+            accepted_values.append(point)
+            judged.append(result)
+    return {"candidates": judged, "accepted": judged}
+
+
+def finish_query(state: CFState, config: RunnableConfig) -> dict[str, Any]:
+    """Close the query: accepted, partial (fewer than k) or gave up; log the outcome."""
+    ctx = context_of(config)
+    n = len(state["accepted"])
+    status = "accepted" if n >= state["k"] else ("partial" if n else "gave_up")
+    ctx.log(
+        "accepted" if n else "gave_up",
+        state["query_id"],
+        {
+            "status": status,
+            "rounds": state["round"],
+            "llm_calls": state["llm_calls"],
+            "accepted": [
+                {"values": c["values"], "source": c["source"], "provenance": c["provenance"]}
+                for c in state["accepted"]
+            ],
+        },
+    )
+    if n and ctx.proposer.is_llm:
+        best = state["accepted"][0]
+        if best["values"] is not None:
+            ctx.exemplars.append((state["query"], best["values"]))
+    return {"status": status}
+
+
+def route_after_verify(state: CFState, config: RunnableConfig) -> str:
+    """accept when k CFs passed; revise while rounds remain; then refine (if on) or give up."""
+    ctx = context_of(config)
+    if len(state["accepted"]) >= state["k"]:
+        return "finish"
+    if state["round"] < state["max_rounds"]:
+        return "propose"
+    return "refine" if ctx.refine and ctx.proposer.is_llm else "finish"

@@ -1,0 +1,262 @@
+"""`cf-agent run` as a service: plan the queries, run the graph per query, resume after a kill.
+
+Crash safety: finished queries go to a fsynced JSONL journal beside the output; the graph's
+per-query progress goes to LangGraph's SQLite checkpointer. A rerun with the same options skips
+journalled queries and resumes the one in flight from its last checkpoint. The final output is
+written atomically at the end, and only then are the journal and checkpoints removed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from langgraph.checkpoint.sqlite import SqliteSaver
+from pydantic import BaseModel, Field, SecretStr
+
+from cf_agent.agent.context import AgentContext
+from cf_agent.agent.graph import build_graph
+from cf_agent.agent.journal import ResultJournal
+from cf_agent.agent.outputs import check_output_path, write_results
+from cf_agent.agent.records import result_record
+from cf_agent.agent.state import CFState, initial_state
+from cf_agent.agent.summary import RunSummary, summarize
+from cf_agent.audit.store import AuditStore
+from cf_agent.data.cohort import Cohort, load_cohort
+from cf_agent.data.spec import FeatureSpec, load_spec
+from cf_agent.errors import OutputError
+from cf_agent.fileio import write_text_atomic
+from cf_agent.models.classifier import ClassifierBundle, load_bundle, load_split
+from cf_agent.models.llm.proposer import LLMProposer
+from cf_agent.models.proposer import Proposer
+from cf_agent.models.registry import load_backend
+from cf_agent.prompts.render import load_prompt
+from cf_agent.tools.actionability import ActionabilityCheck
+from cf_agent.tools.classifier_check import ClassifierCheck
+from cf_agent.tools.plausibility import PlausibilityCheck
+from cf_agent.tools.verifiers import Verifiers
+
+
+class RunOptions(BaseModel):
+    """Everything `cf-agent run` takes; the fingerprint of these decides what may resume."""
+
+    data: Path
+    spec: Path
+    model_dir: Path
+    out: Path
+    model: str = "embedded"
+    prompt: str = "zero_shot"
+    revise_prompt: str = "revise"
+    k: int = Field(default=1, ge=1, le=20)
+    max_rounds: int = Field(default=4, ge=1, le=20)
+    refine: bool = True
+    n: int | None = Field(default=None, ge=1)
+    margin: float = Field(default=0.0, ge=0.0, lt=1.0)
+    audit_db: Path | None = None
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    batch_size: int = Field(default=8, ge=1)
+    concurrency: int = Field(default=4, ge=1)
+    overwrite: bool = False
+
+
+class Query(BaseModel):
+    query_id: str
+    row: dict[str, Any]
+    current_class: int
+
+
+class RunOutcome(BaseModel):
+    run_id: str
+    out: Path
+    audit_db: Path
+    summary: RunSummary
+    resumed: int = Field(description="Queries taken from an earlier, interrupted run.")
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def plan_queries(cohort: Cohort, bundle: ClassifierBundle, n: int | None) -> list[Query]:
+    """The rows the classifier puts outside the desired class, in file order, first n."""
+    spec = cohort.spec
+    features = cohort.frame[spec.feature_names]
+    predicted = bundle.predict(features)
+    queries = []
+    for i, label in enumerate(predicted):
+        if int(label) == spec.desired_class:
+            continue
+        row = {name: _plain(features.iloc[i][name]) for name in spec.feature_names}
+        query_id = str(cohort.frame[spec.id_column].iloc[i])
+        queries.append(Query(query_id=query_id, row=row, current_class=int(label)))
+        if n is not None and len(queries) >= n:
+            break
+    return queries
+
+
+def build_verifiers(
+    spec: FeatureSpec, bundle: ClassifierBundle, cohort: Cohort, model_dir: Path, margin: float
+) -> Verifiers:
+    """Classifier, actionability and plausibility checks; plausibility learns from train rows."""
+    split = load_split(model_dir)
+    train_ids = set(split.loc[split["split"] == "train", spec.id_column].astype(str))
+    frame = cohort.frame
+    train = frame[frame[spec.id_column].astype(str).isin(train_ids)]
+    plausibility = PlausibilityCheck(spec).fit(train[spec.feature_names])
+    return Verifiers(
+        classifier_check=ClassifierCheck(bundle, spec, margin=margin),
+        actionability=ActionabilityCheck(spec),
+        plausibility=plausibility,
+    )
+
+
+def _state_paths(out: Path) -> tuple[Path, Path, Path]:
+    return (
+        out.with_name(out.name + ".journal.jsonl"),
+        out.with_name(out.name + ".checkpoints.sqlite"),
+        out.with_name(out.name + ".run.json"),
+    )
+
+
+def _fingerprint(options: RunOptions, cohort: Cohort, prompt_hashes: list[str]) -> str:
+    keyed = options.model_dump(
+        mode="json", include={"model", "k", "max_rounds", "refine", "n", "margin"}
+    )
+    keyed.update(
+        data_hash=cohort.data_hash, spec_hash=cohort.spec.spec_hash(), prompts=prompt_hashes
+    )
+    return hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _run_one(
+    graph: Any, ctx: AgentContext, query: Query, k: int, max_rounds: int
+) -> tuple[CFState, float]:
+    config = {"configurable": {"thread_id": query.query_id, "context": ctx}}
+    started = time.perf_counter()
+    snapshot = graph.get_state(config)
+    if snapshot.next:
+        state = graph.invoke(None, config)
+    elif snapshot.values and snapshot.values.get("status") not in (None, "running"):
+        state = snapshot.values
+    else:
+        state = graph.invoke(
+            initial_state(
+                query.query_id,
+                query.row,
+                query.current_class,
+                ctx.spec.desired_class,
+                k=k,
+                max_rounds=max_rounds,
+            ),
+            config,
+        )
+    return state, time.perf_counter() - started
+
+
+def run_agent(
+    options: RunOptions,
+    proposer: Proposer | None = None,
+    progress: Callable[[int, int, dict[str, Any]], None] | None = None,
+) -> RunOutcome:
+    """Run the verifier loop over every query; resumable; returns the summary."""
+    check_output_path(options.out)
+    spec = load_spec(options.spec)
+    cohort = load_cohort(options.data, spec)
+    bundle = load_bundle(options.model_dir, spec)
+    initial, revise = load_prompt(options.prompt), load_prompt(options.revise_prompt)
+    journal_path, checkpoint_path, meta_path = _state_paths(options.out)
+    fingerprint = _fingerprint(options, cohort, [initial.sha256, revise.sha256])
+
+    meta: dict[str, Any] = {}
+    if meta_path.exists():
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if meta.get("fingerprint") != fingerprint:
+            raise OutputError(
+                f"an unfinished run with other options writes to {options.out}",
+                f"rerun with the same options to resume it, or delete {meta_path.name}, "
+                f"{journal_path.name} and {checkpoint_path.name} to start afresh",
+            )
+    elif options.out.exists() and not options.overwrite:
+        raise OutputError(f"{options.out} already exists", "pass --overwrite or choose --out")
+    else:
+        journal_path.unlink(missing_ok=True)
+        checkpoint_path.unlink(missing_ok=True)
+
+    queries = plan_queries(cohort, bundle, options.n)
+    verifiers = build_verifiers(spec, bundle, cohort, options.model_dir, options.margin)
+    if proposer is None:
+        backend = load_backend(
+            options.model,
+            base_url=options.base_url,
+            api_key=options.api_key.get_secret_value() if options.api_key else None,
+            batch_size=options.batch_size,
+            concurrency=options.concurrency,
+        )
+        proposer = LLMProposer(backend, spec, initial, revise)
+
+    audit_db = options.audit_db or options.out.parent / "audit.db"
+    audit = AuditStore(audit_db)
+    if options.api_key:
+        audit.register_secret(options.api_key.get_secret_value())
+    config_json = options.model_dump(mode="json", exclude={"api_key"})
+    if "run_id" in meta:
+        run_id = str(meta["run_id"])
+        audit.append(run_id, "run_resumed", {"fingerprint": fingerprint})
+    else:
+        run_id = audit.start_run(
+            command="run",
+            model_string=options.model,
+            prompt_name=initial.name,
+            prompt_hash=initial.sha256,
+            config={
+                **config_json,
+                "revise_prompt_hash": revise.sha256,
+                "data_hash": cohort.data_hash,
+                "spec_hash": spec.spec_hash(),
+                "classifier": bundle.metadata.model_dump(mode="json"),
+                "queries": len(queries),
+            },
+        )
+        write_text_atomic(meta_path, json.dumps({"run_id": run_id, "fingerprint": fingerprint}))
+
+    ctx = AgentContext(
+        spec=spec,
+        proposer=proposer,
+        verifiers=verifiers,
+        model=bundle,
+        audit=audit,
+        run_id=run_id,
+        refine=options.refine,
+    )
+    journal = ResultJournal(journal_path)
+    resumed = sum(q.query_id in journal for q in queries)
+    conn = sqlite3.connect(checkpoint_path, check_same_thread=False)
+    try:
+        graph = build_graph(SqliteSaver(conn))
+        for done, query in enumerate(queries, start=1):
+            if query.query_id in journal:
+                continue
+            state, seconds = _run_one(graph, ctx, query, options.k, options.max_rounds)
+            record = result_record(spec, state, seconds)
+            journal.append(record)
+            if progress is not None:
+                progress(done, len(queries), record)
+    finally:
+        conn.close()
+
+    records = [journal.records[q.query_id] for q in queries]
+    write_results(spec, records, options.out)
+    summary = summarize(records)
+    audit.finish_run(run_id, "completed")
+    for path in (journal_path, checkpoint_path, meta_path):
+        path.unlink(missing_ok=True)
+    return RunOutcome(
+        run_id=run_id, out=options.out, audit_db=audit_db, summary=summary, resumed=resumed
+    )

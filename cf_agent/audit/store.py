@@ -1,0 +1,505 @@
+"""Append-only, hash-chained audit log of agent runs in one SQLite file.
+
+Each event's hash covers the previous event's hash, in one chain across the whole file, so an edit,
+deletion or reordering of any stored event breaks the chain at that event. Triggers refuse UPDATE
+and DELETE through SQL; the chain catches edits made around them (triggers dropped, raw file edits).
+Someone who rewrites every hash from an edit onward is caught only against an outside anchor: keep
+`verify().head_hash` somewhere else if that matters.
+
+Payloads are made JSON-safe and scrubbed of secrets before they are hashed and stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import secrets
+import sqlite3
+import time
+from collections.abc import Iterator, Mapping
+from datetime import UTC, date, datetime
+from pathlib import Path, PurePath
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from cf_agent.audit.migrations import AuditError, migrate, write_transaction
+
+# Event types the agent writes. Types are free strings; these are the ones with agreed meaning.
+RUN_STARTED = "run_started"
+PROPOSAL = "proposal"
+VERDICT = "verdict"
+ACCEPTED = "accepted"
+GAVE_UP = "gave_up"
+REVIEW = "review"
+RUN_FINISHED = "run_finished"
+ERROR = "error"
+
+RUNNING = "running"
+GENESIS_HASH = "0" * 64
+REDACTED = "***"
+
+_SECRET_KEY = re.compile(r"api[-_]?key|authorization|passw(or)?d|secret|token$", re.IGNORECASE)
+_SECRET_SHAPE = re.compile(
+    r"\bsk-[A-Za-z0-9_-]{16,}|\b[Bb]earer\s+[A-Za-z0-9._~+/=-]+|\bhf_[A-Za-z0-9]{20,}"
+)
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_EVENT_COLUMNS = "id, run_id, seq, ts, type, query_id, payload_json, prev_hash, hash"
+_RUN_COLUMNS = (
+    "run_id, started_at, command, model_string, prompt_name, prompt_hash, config_json, status"
+)
+
+
+class AuditEvent(BaseModel):
+    """One stored event, with the chain link that makes edits to it detectable."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int = Field(description="Position in the file-wide chain, from 1.")
+    run_id: str = Field(description="Run the event belongs to.")
+    seq: int = Field(description="Position within its run, from 1 (run_started).")
+    ts: str = Field(description="When it was written, ISO-8601 UTC.")
+    type: str = Field(description="Event type, e.g. proposal, verdict, accepted.")
+    query_id: str | None = Field(
+        default=None, description="Query (row) the event concerns, if any."
+    )
+    payload: dict[str, Any] = Field(description="Scrubbed, JSON-safe event data.")
+    prev_hash: str = Field(description="Hash of the previous event in the file, or the genesis.")
+    hash: str = Field(description="sha256 of prev_hash and this event's canonical JSON.")
+
+    def computed_hash(self) -> str:
+        """The hash this event's content and link should have; differs from `hash` if edited."""
+        return event_hash(
+            self.prev_hash, self.run_id, self.seq, self.ts, self.type, self.query_id, self.payload
+        )
+
+
+class AuditRun(BaseModel):
+    """One agent invocation: what ran, with which model and prompt, and how it ended."""
+
+    model_config = ConfigDict(frozen=True)
+
+    run_id: str = Field(description="Sortable id: start time in ms, then random characters.")
+    started_at: str = Field(description="Start time, ISO-8601 UTC.")
+    command: str = Field(description="Command line or subcommand that started the run.")
+    model_string: str = Field(description="LLM backend and model, e.g. 'hf:Qwen/Qwen2.5-0.5B'.")
+    prompt_name: str = Field(description="Name of the prompt template used.")
+    prompt_hash: str = Field(description="Hash of the prompt template text.")
+    config: dict[str, Any] = Field(description="Scrubbed run configuration.")
+    status: str = Field(description="'running' until finish_run sets the final status.")
+
+
+class VerifyResult(BaseModel):
+    """Outcome of walking the hash chain: ok, or the first event whose link is broken."""
+
+    model_config = ConfigDict(frozen=True)
+
+    ok: bool = Field(description="True when every event links to the one before it.")
+    events_checked: int = Field(description="Events found intact before the first broken link.")
+    broken_event_id: int | None = Field(default=None, description="Id of the first bad event.")
+    problem: str | None = Field(default=None, description="What is wrong with that event.")
+    head_hash: str = Field(description="Hash of the last intact event; keep it as an anchor.")
+
+
+class SecretScrubber:
+    """Replace secrets in JSON values: secret-named keys, key-shaped strings, registered values."""
+
+    def __init__(self) -> None:
+        self.secrets_: list[str] = []
+
+    def register(self, value: str) -> None:
+        """Redact `value` wherever it appears in a stored string from now on."""
+        if not value:
+            raise ValueError("cannot register an empty secret: it would match every string")
+        if value not in self.secrets_:
+            self.secrets_.append(value)
+            self.secrets_.sort(key=len, reverse=True)
+
+    def scrub_text(self, text: str) -> str:
+        for value in self.secrets_:
+            text = text.replace(value, REDACTED)
+        return _SECRET_SHAPE.sub(REDACTED, text)
+
+    def scrub(self, value: Any) -> Any:
+        """Scrub a JSON value (as made by `to_json_value`) recursively."""
+        if isinstance(value, dict):
+            return {
+                key: REDACTED if _SECRET_KEY.search(key) else self.scrub(item)
+                for key, item in value.items()
+            }
+        if isinstance(value, list):
+            return [self.scrub(item) for item in value]
+        if isinstance(value, str):
+            return self.scrub_text(value)
+        return value
+
+
+def to_json_value(value: Any) -> Any:
+    """Plain JSON types from common Python/numpy values; NaN and infinities become None."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, np.generic | np.ndarray):
+        return to_json_value(value.tolist())
+    if isinstance(value, Mapping):
+        return {str(key): to_json_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_json_value(item) for item in value]
+    if isinstance(value, PurePath):
+        return str(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, BaseModel):
+        return to_json_value(value.model_dump(mode="json"))
+    raise TypeError(
+        f"cannot store a {type(value).__name__} in an audit payload; "
+        "convert it to a str, number, bool, list or dict first"
+    )
+
+
+def canonical_json(value: Any) -> str:
+    """The one JSON text of a value: sorted keys, no spaces, so equal data hashes equally."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def event_hash(
+    prev_hash: str,
+    run_id: str,
+    seq: int,
+    ts: str,
+    type: str,
+    query_id: str | None,
+    payload: Mapping[str, Any],
+) -> str:
+    """sha256 of the previous hash followed by the canonical JSON of the event's content."""
+    content = canonical_json(
+        {
+            "run_id": run_id,
+            "seq": seq,
+            "ts": ts,
+            "type": type,
+            "query_id": query_id,
+            "payload": payload,
+        }
+    )
+    return hashlib.sha256((prev_hash + content).encode("utf-8")).hexdigest()
+
+
+def new_run_id() -> str:
+    """ULID-like id: 10 characters of Unix milliseconds, 8 random ones; sorts by start time."""
+    return _base32(time.time_ns() // 1_000_000, 10) + _base32(secrets.randbits(40), 8)
+
+
+def _base32(number: int, width: int) -> str:
+    chars = []
+    for _ in range(width):
+        chars.append(_CROCKFORD[number & 31])
+        number >>= 5
+    return "".join(reversed(chars))
+
+
+def _utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+class AuditStore:
+    """One connection to an audit log file; open one store per thread or process.
+
+    Appends from several processes are safe: each takes the write lock (BEGIN IMMEDIATE) before
+    reading the chain's last hash, so the chain never forks.
+    """
+
+    def __init__(self, path: Path | str, busy_timeout_s: float = 30.0) -> None:
+        self.path = Path(path)
+        self.busy_timeout_s = busy_timeout_s
+        self.scrubber = SecretScrubber()
+        self._conn = _open(self.path, busy_timeout_s)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> AuditStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def register_secret(self, value: str) -> None:
+        """Redact `value` (e.g. an API key read from the environment) from everything stored."""
+        self.scrubber.register(value)
+
+    def start_run(
+        self,
+        command: str,
+        model_string: str,
+        prompt_name: str,
+        prompt_hash: str,
+        config: Mapping[str, Any],
+    ) -> str:
+        """Record a new run and its run_started event; return the run id."""
+        run_id = new_run_id()
+        command = self.scrubber.scrub_text(command)
+        clean_config = self._clean(config)
+        with write_transaction(self._conn) as conn:
+            conn.execute(
+                f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    _utc_now(),
+                    command,
+                    model_string,
+                    prompt_name,
+                    prompt_hash,
+                    canonical_json(clean_config),
+                    RUNNING,
+                ),
+            )
+            payload = {
+                "command": command,
+                "model_string": model_string,
+                "prompt_name": prompt_name,
+                "prompt_hash": prompt_hash,
+                "config": clean_config,
+            }
+            self._insert(conn, run_id, RUN_STARTED, payload, None)
+        return run_id
+
+    def append(
+        self, run_id: str, type: str, payload: Mapping[str, Any], query_id: str | None = None
+    ) -> AuditEvent:
+        """Scrub `payload` and add it as the next event of `run_id` and of the file's chain."""
+        clean = self._clean(payload)
+        with write_transaction(self._conn) as conn:
+            return self._insert(conn, run_id, type, clean, query_id)
+
+    def finish_run(self, run_id: str, status: str) -> AuditEvent:
+        """Set the run's final status (once) and append its run_finished event."""
+        with write_transaction(self._conn) as conn:
+            current = self._run_row(run_id)[7]
+            if current != RUNNING:
+                raise AuditError(
+                    f"run {run_id} in {self.path} already finished with status {current!r}",
+                    "start a new run instead of finishing this one again",
+                )
+            conn.execute("UPDATE runs SET status = ? WHERE run_id = ?", (status, run_id))
+            return self._insert(conn, run_id, RUN_FINISHED, {"status": status}, None)
+
+    def runs(self) -> list[AuditRun]:
+        """All runs, oldest first."""
+        rows = self._conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY rowid")
+        return [_run_from_row(row) for row in rows]
+
+    def run(self, run_id: str) -> AuditRun:
+        return _run_from_row(self._run_row(run_id))
+
+    def events(
+        self,
+        run_id: str | None = None,
+        type: str | None = None,
+        query_id: str | None = None,
+        search: str | None = None,
+        limit: int | None = None,
+    ) -> list[AuditEvent]:
+        """Events in chain order matching every given filter; see `iter_events`."""
+        return list(self.iter_events(run_id, type, query_id, search, limit))
+
+    def iter_events(
+        self,
+        run_id: str | None = None,
+        type: str | None = None,
+        query_id: str | None = None,
+        search: str | None = None,
+        limit: int | None = None,
+    ) -> Iterator[AuditEvent]:
+        """Stream events in chain order. `search` is a substring of the payload's JSON text
+        (case-insensitive for ASCII); `limit` keeps the first that many."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        for column, wanted in (("run_id", run_id), ("type", type), ("query_id", query_id)):
+            if wanted is not None:
+                clauses.append(f"{column} = ?")
+                params.append(wanted)
+        if search:
+            escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            clauses.append("payload_json LIKE ? ESCAPE '\\'")
+            params.append(f"%{escaped}%")
+        sql = f"SELECT {_EVENT_COLUMNS} FROM events"
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        sql += " ORDER BY id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        for row in self._conn.execute(sql, params):
+            yield self._event_from_row(row)
+
+    def verify(self) -> VerifyResult:
+        """Walk the chain from the genesis; report the first event that does not link up."""
+        expected_id, expected_prev, checked = 1, GENESIS_HASH, 0
+        for row in self._conn.execute(f"SELECT {_EVENT_COLUMNS} FROM events ORDER BY id"):
+            problem = _link_problem(row, expected_id, expected_prev)
+            if problem is not None:
+                return VerifyResult(
+                    ok=False,
+                    events_checked=checked,
+                    broken_event_id=row[0],
+                    problem=problem,
+                    head_hash=expected_prev,
+                )
+            expected_id, expected_prev, checked = row[0] + 1, row[8], checked + 1
+        last_id = self._conn.execute(
+            "SELECT COALESCE(MAX(seq), 0) FROM sqlite_sequence WHERE name = 'events'"
+        ).fetchone()[0]
+        if last_id >= expected_id:
+            return VerifyResult(
+                ok=False,
+                events_checked=checked,
+                broken_event_id=expected_id,
+                problem=f"events {expected_id}..{last_id} were deleted from the end of the log",
+                head_hash=expected_prev,
+            )
+        return VerifyResult(ok=True, events_checked=checked, head_hash=expected_prev)
+
+    def _clean(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        clean: dict[str, Any] = self.scrubber.scrub(to_json_value(payload))
+        return clean
+
+    def _insert(
+        self,
+        conn: sqlite3.Connection,
+        run_id: str,
+        type: str,
+        payload: dict[str, Any],
+        query_id: str | None,
+    ) -> AuditEvent:
+        """Link and insert one event; the caller holds the write transaction."""
+        self._run_row(run_id)
+        last = conn.execute("SELECT hash FROM events ORDER BY id DESC LIMIT 1").fetchone()
+        prev_hash = last[0] if last else GENESIS_HASH
+        seq = conn.execute(
+            "SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE run_id = ?", (run_id,)
+        ).fetchone()[0]
+        ts = _utc_now()
+        digest = event_hash(prev_hash, run_id, seq, ts, type, query_id, payload)
+        cursor = conn.execute(
+            "INSERT INTO events (run_id, seq, ts, type, query_id, payload_json, prev_hash, hash)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (run_id, seq, ts, type, query_id, canonical_json(payload), prev_hash, digest),
+        )
+        assert cursor.lastrowid is not None  # set by every successful INSERT
+        return AuditEvent(
+            id=cursor.lastrowid,
+            run_id=run_id,
+            seq=seq,
+            ts=ts,
+            type=type,
+            query_id=query_id,
+            payload=payload,
+            prev_hash=prev_hash,
+            hash=digest,
+        )
+
+    def _run_row(self, run_id: str) -> tuple[Any, ...]:
+        row: tuple[Any, ...] | None = self._conn.execute(
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,)
+        ).fetchone()
+        if row is None:
+            raise AuditError(
+                f"no run {run_id!r} in audit log {self.path}",
+                "list the runs in this log and use one of their ids",
+            )
+        return row
+
+    def _event_from_row(self, row: tuple[Any, ...]) -> AuditEvent:
+        try:
+            payload = json.loads(row[6])
+        except json.JSONDecodeError as exc:
+            raise AuditError(
+                f"event {row[0]} in audit log {self.path} has a payload that is not valid JSON",
+                "the file was edited outside cf-agent; run verify to find the first broken event",
+            ) from exc
+        return AuditEvent(
+            id=row[0],
+            run_id=row[1],
+            seq=row[2],
+            ts=row[3],
+            type=row[4],
+            query_id=row[5],
+            payload=payload,
+            prev_hash=row[7],
+            hash=row[8],
+        )
+
+
+def _open(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
+    """Connect in autocommit mode with WAL, busy timeout and foreign keys; migrate the schema."""
+    if path.is_dir():
+        raise AuditError(
+            f"audit log {path} is a directory", f"give a file path, e.g. {path / 'audit.db'}"
+        )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None)
+    except (OSError, sqlite3.Error) as exc:
+        raise AuditError(
+            f"cannot open audit log {path}: {exc}",
+            "choose an audit log path in a directory you can write to",
+        ) from exc
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA journal_mode = WAL")
+        migrate(conn)
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        if exc.sqlite_errorname == "SQLITE_NOTADB":
+            raise AuditError(
+                f"{path} is not an SQLite database, so it cannot be an audit log",
+                "point the audit log at a new file, or move this one away if it is in the way",
+            ) from exc
+        raise AuditError(
+            f"cannot open audit log {path}: {exc}",
+            "check the file's permissions and that no other program holds it locked",
+        ) from exc
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _run_from_row(row: tuple[Any, ...]) -> AuditRun:
+    return AuditRun(
+        run_id=row[0],
+        started_at=row[1],
+        command=row[2],
+        model_string=row[3],
+        prompt_name=row[4],
+        prompt_hash=row[5],
+        config=json.loads(row[6]),
+        status=row[7],
+    )
+
+
+def _link_problem(row: tuple[Any, ...], expected_id: int, expected_prev: str) -> str | None:
+    """Why this stored event does not continue the chain, or None when it does."""
+    event_id, run_id, seq, ts, type_, query_id, payload_json, prev_hash, stored_hash = row
+    if event_id != expected_id:
+        missing = (
+            f"event {expected_id} is"
+            if event_id == expected_id + 1
+            else f"events {expected_id}..{event_id - 1} are"
+        )
+        return f"{missing} missing before it: deleted from the log"
+    if prev_hash != expected_prev:
+        return "prev_hash is not the previous event's hash: events were reordered or replaced"
+    try:
+        payload = json.loads(payload_json)
+    except json.JSONDecodeError:
+        return "payload is not valid JSON: the event was edited"
+    if event_hash(prev_hash, run_id, seq, ts, type_, query_id, payload) != stored_hash:
+        return "content does not match its hash: the event was edited"
+    return None

@@ -1,0 +1,215 @@
+"""The `cf-agent` command line: thin Typer commands that call one service function each."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cf_agent.errors import CfAgentError
+
+app = typer.Typer(
+    help="Verified counterfactual explanations for health classifiers.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(help="Data sets: the bundled demo cohort.", no_args_is_help=True)
+audit_app = typer.Typer(help="Read, export and verify the audit log.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+app.add_typer(audit_app, name="audit")
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _table(title: str, rows: dict[str, Any]) -> Table:
+    table = Table(title=title, show_header=False)
+    for key, value in rows.items():
+        if isinstance(value, float):
+            value = "n/a" if math.isnan(value) else f"{value:.3f}"
+        table.add_row(key.replace("_", " "), str(value))
+    return table
+
+
+@data_app.command("demo")
+def data_demo(
+    out: Annotated[Path, typer.Option(help="Directory for demo.csv and its spec files.")],
+    n: Annotated[int, typer.Option(help="Number of people.")] = 2000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Write the seeded AI-READI-like demo cohort and its feature specs."""
+    from cf_agent.data.demo import write_demo
+
+    files = write_demo(out, n=n, seed=seed)
+    console.print(f"wrote {n} people to {files.csv}")
+    console.print(f"spec (abnormal glucose): {files.spec}; spec (high stress): {files.stress_spec}")
+
+
+@app.command()
+def train(
+    data: Annotated[Path, typer.Option(help="CSV or Parquet file.")],
+    spec: Annotated[Path, typer.Option(help="Feature spec (.toml).")],
+    out: Annotated[Path, typer.Option(help="Directory for the model bundle.")],
+    kind: Annotated[str, typer.Option(help="gbm, logreg, rf or mlp.")] = "gbm",
+    test_size: Annotated[float, typer.Option(help="Share of people held out.")] = 0.25,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Train the classifier to explain; keep its train/test split on disk."""
+    from cf_agent.services import train_and_save
+
+    metadata = train_and_save(data, spec, out, kind=kind, test_size=test_size, seed=seed)
+    console.print(_table(f"classifier ({metadata.kind}) on the test split", metadata.metrics))
+    console.print(f"saved to {out}")
+
+
+@app.command()
+def run(
+    data: Annotated[Path, typer.Option(help="CSV or Parquet file.")],
+    spec: Annotated[Path, typer.Option(help="Feature spec (.toml).")],
+    model_dir: Annotated[Path, typer.Option("--classifier", help="Bundle from `cf-agent train`.")],
+    out: Annotated[Path, typer.Option(help="Results: .jsonl, .csv or .parquet.")],
+    model: Annotated[str, typer.Option(help="embedded | hf:<id>[@adapter] | openai:<model>")] = (
+        "embedded"
+    ),
+    prompt: Annotated[str, typer.Option(help="zero_shot | few_shot | path to .toml")] = "zero_shot",
+    revise_prompt: Annotated[str, typer.Option(help="Template for revisions.")] = "revise",
+    k: Annotated[int, typer.Option(help="Diverse CFs wanted per person.")] = 1,
+    max_rounds: Annotated[int, typer.Option(help="LLM rounds before giving up.")] = 4,
+    refine: Annotated[bool, typer.Option(help="Deterministic refinement after LLM rounds.")] = True,
+    n: Annotated[int | None, typer.Option(help="At most this many people.")] = None,
+    margin: Annotated[float, typer.Option(help="Required probability margin.")] = 0.0,
+    audit_db: Annotated[Path | None, typer.Option("--audit", help="Audit log (SQLite).")] = None,
+    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible base URL.")] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(help="API key (better: OPENAI_API_KEY).", envvar="CF_AGENT_API_KEY"),
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="Local generation batch size.")] = 8,
+    concurrency: Annotated[int, typer.Option(help="Parallel requests to openai: endpoints.")] = 4,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
+) -> None:
+    """Propose, verify and revise CFs for everyone predicted outside the desired class."""
+    from rich.progress import Progress
+
+    from cf_agent.agent.runner import RunOptions, run_agent
+
+    options = RunOptions.model_validate(
+        {
+            "data": data,
+            "spec": spec,
+            "model_dir": model_dir,
+            "out": out,
+            "model": model,
+            "prompt": prompt,
+            "revise_prompt": revise_prompt,
+            "k": k,
+            "max_rounds": max_rounds,
+            "refine": refine,
+            "n": n,
+            "margin": margin,
+            "audit_db": audit_db,
+            "base_url": base_url,
+            "api_key": api_key,
+            "batch_size": batch_size,
+            "concurrency": concurrency,
+            "overwrite": overwrite,
+        }
+    )
+    with Progress(console=err_console, transient=True) as bar:
+        task = bar.add_task("counterfactuals", total=None)
+
+        def advance(done: int, total: int, record: dict[str, Any]) -> None:
+            bar.update(task, completed=done, total=total)
+            for cf in record["counterfactuals"][:1]:
+                changes = "; ".join(c["text"] for c in cf["changes"].values())
+                bar.console.print(
+                    f"[green]{record['query_id']}[/] {changes}  [dim]({cf['source']})"
+                )
+            if not record["counterfactuals"]:
+                bar.console.print(
+                    f"[yellow]{record['query_id']}[/] no verified CF ({record['status']})"
+                )
+
+        outcome = run_agent(options, progress=advance)
+    console.print(_table(f"run {outcome.run_id}", outcome.summary.model_dump()))
+    console.print(f"results: {outcome.out}   audit log: {outcome.audit_db}")
+
+
+@audit_app.command("list")
+def audit_list(db: Annotated[Path, typer.Option(help="Audit log (SQLite).")]) -> None:
+    """List runs."""
+    from cf_agent.services import open_audit
+
+    table = Table("run", "started", "command", "model", "prompt", "status")
+    for r in open_audit(db).runs():
+        table.add_row(r.run_id, r.started_at, r.command, r.model_string, r.prompt_name, r.status)
+    console.print(table)
+
+
+@audit_app.command("show")
+def audit_show(
+    db: Annotated[Path, typer.Option(help="Audit log (SQLite).")],
+    run_id: Annotated[str | None, typer.Option("--run", help="Only this run.")] = None,
+    event_type: Annotated[str | None, typer.Option("--type", help="Only this event type.")] = None,
+    query_id: Annotated[str | None, typer.Option("--query", help="Only this query.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many events.")] = 50,
+) -> None:
+    """Print events, oldest first."""
+    from cf_agent.services import open_audit
+
+    store = open_audit(db)
+    for ev in store.events(run_id=run_id, type=event_type, query_id=query_id, limit=limit):
+        console.print(f"[bold]{ev.id}[/] {ev.ts} {ev.type} query={ev.query_id}")
+        console.print_json(data=ev.payload)
+
+
+@audit_app.command("export")
+def audit_export(
+    db: Annotated[Path, typer.Option(help="Audit log (SQLite).")],
+    out: Annotated[Path, typer.Option(help=".jsonl or .csv")],
+    run_id: Annotated[str | None, typer.Option("--run", help="Only this run.")] = None,
+) -> None:
+    """Export events to JSONL or CSV."""
+    from cf_agent.audit.export import export_events
+    from cf_agent.services import open_audit
+
+    count = export_events(open_audit(db), out, run_id=run_id)
+    console.print(f"exported {count} events to {out}")
+
+
+@audit_app.command("verify")
+def audit_verify(db: Annotated[Path, typer.Option(help="Audit log (SQLite).")]) -> None:
+    """Check the hash chain; report the first broken link."""
+    from cf_agent.services import open_audit
+
+    result = open_audit(db).verify()
+    if not result.ok:
+        err_console.print(
+            f"[red]broken chain[/] at event {result.broken_event_id}: {result.problem}"
+        )
+        raise typer.Exit(11)
+    console.print(f"ok: {result.events_checked} events, chain intact")
+
+
+def main() -> None:
+    """Console entry point: CfAgentError -> message, fix and its exit code; no traceback."""
+    try:
+        app(standalone_mode=False)
+    except CfAgentError as exc:
+        err_console.print(f"[red]error:[/] {exc.message}", highlight=False)
+        if exc.fix:
+            err_console.print(f"[cyan]fix:[/] {exc.fix}", highlight=False)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        err_console.print("aborted")
+        sys.exit(130)

@@ -1,0 +1,420 @@
+"""The bundled demo cohort: a seeded structural causal model (SCM) shaped like AI-READI.
+
+AI-READI enrols people aged 40+ balanced across four type-2-diabetes stages and records a Garmin
+wearable, a Dexcom CGM and clinical labs. The real data needs a data-use agreement, so the demo
+simulates a cohort with the same columns from documented structural equations
+(docs/demo-cohort.md): anyone can run cf-agent end to end, and because the causal graph is known,
+counterfactuals can be judged against it. Lifestyle (steps, activity, sleep, stress) causally
+drives glycaemia, so "walk more, sleep more" counterfactuals are real levers, not artefacts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from cf_agent.data.spec import Feature, FeatureSpec, OrderRule, SumRule, save_spec
+from cf_agent.errors import DataError
+from cf_agent.fileio import atomic_path
+
+MIN_ROWS = 50
+STAGES = ("none", "prediabetes", "oral_medication", "insulin")
+SEXES = ("female", "male")
+# Fixed label thresholds on the latent scales (not data quantiles): the labels are part of the SCM.
+GLUCOSE_THRESHOLD = 0.9
+STRESS_THRESHOLD = 0.7
+# Glycaemic load by diabetes stage (index into STAGES).
+_STAGE_LOAD = np.array([-1.2, -0.6, 0.5, 1.4])
+
+FEATURES: tuple[Feature, ...] = (
+    Feature(
+        name="age",
+        kind="int",
+        unit="years",
+        description="Age at enrolment.",
+        group="demographic",
+        low=40,
+        high=90,
+        actionability="immutable",
+    ),
+    Feature(
+        name="sex",
+        kind="categorical",
+        description="Sex recorded at enrolment.",
+        group="demographic",
+        categories=SEXES,
+        actionability="immutable",
+    ),
+    Feature(
+        name="diabetes_stage",
+        kind="categorical",
+        description="Type-2 diabetes stage: none, prediabetes, oral medication or insulin.",
+        group="demographic",
+        categories=STAGES,
+        actionability="immutable",
+    ),
+    Feature(
+        name="bmi",
+        kind="float",
+        unit="kg/m2",
+        description="Body-mass index.",
+        group="clinical",
+        low=15,
+        high=60,
+        actionability="decrease_only",
+        max_change=3,
+    ),
+    Feature(
+        name="steps",
+        kind="int",
+        unit="steps/day",
+        description="Mean daily step count from the wearable.",
+        group="wearable",
+        low=0,
+        high=40000,
+        max_change=5000,
+    ),
+    Feature(
+        name="active_minutes",
+        kind="int",
+        unit="min/day",
+        description="Mean daily minutes of moderate or vigorous activity.",
+        group="wearable",
+        low=0,
+        high=400,
+        max_change=60,
+    ),
+    Feature(
+        name="resting_hr",
+        kind="float",
+        unit="bpm",
+        description="Mean resting heart rate.",
+        group="wearable",
+        low=35,
+        high=120,
+        max_change=10,
+    ),
+    Feature(
+        name="mean_hr",
+        kind="float",
+        unit="bpm",
+        description="Mean heart rate over the whole day.",
+        group="wearable",
+        low=40,
+        high=160,
+        max_change=10,
+    ),
+    Feature(
+        name="sleep_total_min",
+        kind="int",
+        unit="min/night",
+        description="Mean total sleep per night.",
+        group="wearable",
+        low=120,
+        high=720,
+        max_change=90,
+    ),
+    Feature(
+        name="sleep_deep_min",
+        kind="int",
+        unit="min/night",
+        description="Mean deep sleep per night.",
+        group="wearable",
+        low=0,
+        high=240,
+        max_change=45,
+    ),
+    Feature(
+        name="sleep_rem_min",
+        kind="int",
+        unit="min/night",
+        description="Mean REM sleep per night.",
+        group="wearable",
+        low=0,
+        high=240,
+        max_change=45,
+    ),
+    Feature(
+        name="sleep_light_min",
+        kind="int",
+        unit="min/night",
+        description="Mean light sleep per night.",
+        group="wearable",
+        low=0,
+        high=600,
+        max_change=90,
+    ),
+    Feature(
+        name="stress_score",
+        kind="int",
+        unit="Garmin score 0-100",
+        description="Mean all-day stress score from heart-rate variability.",
+        group="wearable",
+        low=0,
+        high=100,
+        max_change=25,
+    ),
+    Feature(
+        name="respiration_rate",
+        kind="float",
+        unit="breaths/min",
+        description="Mean respiration rate.",
+        group="wearable",
+        low=6,
+        high=30,
+        max_change=3,
+    ),
+    Feature(
+        name="spo2_night",
+        kind="float",
+        unit="%",
+        description="Mean blood-oxygen saturation during sleep.",
+        group="wearable",
+        low=80,
+        high=100,
+        max_change=3,
+    ),
+    Feature(
+        name="mean_glucose",
+        kind="float",
+        unit="mg/dL",
+        description="Mean CGM glucose over the wear period.",
+        group="cgm",
+        low=50,
+        high=400,
+        max_change=40,
+    ),
+    Feature(
+        name="time_in_range",
+        kind="float",
+        unit="% of readings 70-180 mg/dL",
+        description="Share of CGM readings between 70 and 180 mg/dL.",
+        group="cgm",
+        low=0,
+        high=100,
+        max_change=25,
+    ),
+    Feature(
+        name="glucose_cv",
+        kind="float",
+        unit="%",
+        description="Coefficient of variation of CGM glucose (glycaemic variability).",
+        group="cgm",
+        low=5,
+        high=70,
+        max_change=10,
+    ),
+    Feature(
+        name="hba1c",
+        kind="float",
+        unit="%",
+        description="Glycated haemoglobin: average glucose over about three months.",
+        group="clinical",
+        low=4,
+        high=15,
+        actionability="decrease_only",
+        max_change=1.5,
+    ),
+    Feature(
+        name="systolic_bp",
+        kind="float",
+        unit="mmHg",
+        description="Systolic blood pressure at the clinic visit.",
+        group="clinical",
+        low=80,
+        high=220,
+        max_change=20,
+    ),
+)
+
+RULES = (
+    SumRule(
+        parts=("sleep_deep_min", "sleep_rem_min", "sleep_light_min"),
+        total="sleep_total_min",
+        tolerance=1.0,
+        description="Deep, REM and light sleep are the stages of total sleep.",
+    ),
+    OrderRule(
+        left="resting_hr",
+        right="mean_hr",
+        description="The day's mean heart rate includes activity, so it cannot be below resting.",
+    ),
+)
+FEATURE_NAMES = tuple(f.name for f in FEATURES)
+LABELS = ("abnormal_glucose", "high_stress")
+
+
+class DemoFiles(BaseModel):
+    """Where write_demo put the cohort and its two specs."""
+
+    model_config = ConfigDict(frozen=True)
+
+    csv: Path = Field(description="The cohort, one row per person (demo.csv).")
+    spec: Path = Field(description="Spec for predicting abnormal_glucose (demo.toml).")
+    stress_spec: Path = Field(description="Spec for predicting high_stress (demo-stress.toml).")
+
+
+@dataclass(frozen=True)
+class _Latents:
+    """Unobserved causes kept separate from the measured columns."""
+
+    stress: np.ndarray
+    glycaemic_load: np.ndarray
+
+
+def _clip_round(values: np.ndarray, low: float, high: float, decimals: int = 1) -> np.ndarray:
+    return np.round(np.clip(values, low, high), decimals)
+
+
+def _clip_int(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    return np.rint(np.clip(values, low, high)).astype(np.int64)
+
+
+def _softplus(x: np.ndarray) -> np.ndarray:
+    return np.logaddexp(0.0, x)
+
+
+def _simulate(rng: np.random.Generator, n: int) -> tuple[dict[str, np.ndarray], _Latents]:
+    """Draw every column in causal order; equations are documented in docs/demo-cohort.md."""
+    age = _clip_int(40 + 45 * rng.beta(1.6, 2.4, n), 40, 90)
+    female = rng.random(n) < 0.55
+    stage = rng.integers(0, len(STAGES), n)
+    age_c = (age - 60) / 10
+
+    bmi = _clip_round(26 * np.exp(0.055 * stage + rng.normal(0, 0.15, n)), 16, 58)
+    log_steps = 8.9 - 0.15 * age_c - 0.03 * (bmi - 28) + rng.normal(0, 0.5, n)
+    steps = _clip_int(np.exp(log_steps), 300, 38000)
+    active = _clip_int(0.006 * steps * np.exp(rng.normal(0, 0.35, n)), 0, 390)
+
+    stress = -0.2 * age_c + 0.15 * female + rng.normal(0, 1, n)
+    stress_score = _clip_int(38 + 11 * stress + rng.normal(0, 5, n), 0, 100)
+    sleep_total = _clip_int(420 - 8 * age_c - 20 * stress + rng.normal(0, 45, n), 150, 660)
+    deep_share = np.clip(0.17 - 0.02 * age_c - 0.01 * stress + rng.normal(0, 0.03, n), 0.05, 0.3)
+    rem_share = np.clip(0.22 - 0.015 * stress + rng.normal(0, 0.03, n), 0.08, 0.3)
+    sleep_deep = np.rint(sleep_total * deep_share).astype(np.int64)
+    sleep_rem = np.rint(sleep_total * rem_share).astype(np.int64)
+    sleep_light = sleep_total - sleep_deep - sleep_rem
+
+    fitness = (np.log(steps) - 8.9) / 0.5
+    resting_hr = _clip_round(
+        64 - 2.5 * fitness + 0.35 * (bmi - 28) + 3 * stress + 3 * female + rng.normal(0, 5, n),
+        40,
+        110,
+    )
+    activity_hr = _clip_round(8 + 0.12 * active + rng.normal(0, 3, n), 2, 45)
+    mean_hr = np.round(resting_hr + activity_hr, 1)
+    respiration = _clip_round(14.5 + 1.0 * stress + 0.05 * (bmi - 28) + rng.normal(0, 1.2, n), 8, 26)
+    spo2 = _clip_round(96.5 - 0.12 * (bmi - 28) + rng.normal(0, 1.0, n), 85, 100)
+
+    load = (
+        _STAGE_LOAD[stage]
+        + 0.05 * (bmi - 28)
+        - 1.2 * np.log(steps / 7500)
+        - 0.3 * np.log((active + 10) / 55)
+        - 0.4 * (sleep_total - 420) / 60
+        + 0.25 * stress
+        + 0.1 * age_c
+        + rng.normal(0, 0.3, n)
+    )
+    hba1c = _clip_round(4.5 + 1.9 * _softplus(load + 0.3 + rng.normal(0, 0.6, n)), 4, 15)
+    glucose_cv = _clip_round(15 + 8 * _softplus(load + 0.3) + rng.normal(0, 3, n), 8, 60)
+    mean_glucose = _clip_round(28.7 * hba1c - 46.7 + rng.normal(0, 10, n), 55, 380)
+    tir_logit = -(mean_glucose - 210) / 25 - (glucose_cv - 30) / 10 + rng.normal(0, 0.3, n)
+    time_in_range = np.round(100 / (1 + np.exp(-tir_logit)), 1)
+    systolic = _clip_round(
+        126 + 5 * age_c + 0.7 * (bmi - 28) + 4 * stress - 3 * female + rng.normal(0, 11, n),
+        85,
+        210,
+        0,
+    )
+    columns = {
+        "age": age,
+        "sex": np.where(female, "female", "male"),
+        "diabetes_stage": np.asarray(STAGES)[stage],
+        "bmi": bmi,
+        "steps": steps,
+        "active_minutes": active,
+        "resting_hr": resting_hr,
+        "mean_hr": mean_hr,
+        "sleep_total_min": sleep_total,
+        "sleep_deep_min": sleep_deep,
+        "sleep_rem_min": sleep_rem,
+        "sleep_light_min": sleep_light,
+        "stress_score": stress_score,
+        "respiration_rate": respiration,
+        "spo2_night": spo2,
+        "mean_glucose": mean_glucose,
+        "time_in_range": time_in_range,
+        "glucose_cv": glucose_cv,
+        "hba1c": hba1c,
+        "systolic_bp": systolic,
+    }
+    return columns, _Latents(stress=stress, glycaemic_load=load)
+
+
+def generate_demo_cohort(n: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """Simulate `n` people; the same (n, seed) always gives the same frame."""
+    if n < MIN_ROWS:
+        raise DataError(
+            f"the demo cohort needs at least {MIN_ROWS} people, got n = {n}",
+            f"pass --n {MIN_ROWS} or more (2000 is the documented default)",
+        )
+    if seed < 0:
+        raise DataError(f"seed must be a non-negative integer, got {seed}", "pass --seed 0 or more")
+    rng = np.random.default_rng(seed)
+    columns, latents = _simulate(rng, n)
+    glucose_noise = rng.normal(0, 0.8, n)
+    stress_noise = rng.normal(0, 0.5, n)
+    frame = pd.DataFrame(
+        {"person_id": [f"P{i:05d}" for i in range(1, n + 1)], **columns},
+        columns=["person_id", *FEATURE_NAMES],
+    )
+    frame["abnormal_glucose"] = (latents.glycaemic_load + glucose_noise > GLUCOSE_THRESHOLD).astype(
+        np.int64
+    )
+    frame["high_stress"] = (latents.stress + stress_noise > STRESS_THRESHOLD).astype(np.int64)
+    return frame
+
+
+def demo_spec(target: Literal["glucose", "stress"] = "glucose") -> FeatureSpec:
+    """The spec for one of the demo's two tasks; the desired class is always 0 (the healthy one)."""
+    if target == "glucose":
+        return FeatureSpec(
+            name="demo-glucose",
+            label="abnormal_glucose",
+            classes={0: "normal glycaemic control", 1: "abnormal glycaemic control"},
+            desired_class=0,
+            features=FEATURES,
+            rules=RULES,
+            other_columns=("high_stress",),
+        )
+    return FeatureSpec(
+        name="demo-stress",
+        label="high_stress",
+        classes={0: "low stress", 1: "high stress"},
+        desired_class=0,
+        features=tuple(f for f in FEATURES if f.name != "stress_score"),
+        rules=RULES,
+        other_columns=("stress_score", "abnormal_glucose"),
+    )
+
+
+def write_demo(out_dir: Path, n: int = 2000, seed: int = 0) -> DemoFiles:
+    """Write demo.csv, demo.toml (glucose task) and demo-stress.toml into `out_dir`, atomically."""
+    out_dir = Path(out_dir)
+    files = DemoFiles(
+        csv=out_dir / "demo.csv",
+        spec=out_dir / "demo.toml",
+        stress_spec=out_dir / "demo-stress.toml",
+    )
+    frame = generate_demo_cohort(n, seed)
+    with atomic_path(files.csv) as tmp:
+        frame.to_csv(tmp, index=False)
+    save_spec(demo_spec("glucose"), files.spec)
+    save_spec(demo_spec("stress"), files.stress_spec)
+    return files

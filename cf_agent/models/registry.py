@@ -1,0 +1,67 @@
+"""Model strings -> chat backends: `embedded`, `hf:<id or path>[@<adapter>]`, `openai:<model>`.
+
+Backends import torch / langchain lazily, so commands that need no LLM start fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cf_agent.errors import CfAgentError
+from cf_agent.models.llm.base import ChatBackend
+
+MODEL_FORMS = "embedded, hf:<model id or path>[@<peft adapter path>], openai:<model>"
+
+
+class UnknownModelError(CfAgentError):
+    """The model string names no known backend."""
+
+    exit_code = 10
+
+
+def load_backend(
+    model_string: str,
+    *,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    batch_size: int = 8,
+    concurrency: int = 4,
+    timeout_s: float = 60.0,
+) -> ChatBackend:
+    """Build the chat backend a model string names."""
+    if model_string == "embedded":
+        from cf_agent.models.llm.local import TransformersBackend
+
+        return TransformersBackend.embedded(batch_size=batch_size)
+    if model_string.startswith("hf:"):
+        from cf_agent.models.llm.local import TransformersBackend
+
+        target = model_string.removeprefix("hf:")
+        path, _, adapter = target.partition("@")
+        if not path:
+            raise UnknownModelError(
+                f"model string {model_string!r} names no model", "use hf:<model id or path>"
+            )
+        return TransformersBackend(
+            model_string=model_string,
+            model_path=path,
+            adapter_path=Path(adapter) if adapter else None,
+            batch_size=batch_size,
+        )
+    if model_string.startswith("openai:"):
+        from cf_agent.models.llm.openai_compat import OpenAIBackend
+
+        model = model_string.removeprefix("openai:")
+        if not model:
+            raise UnknownModelError(
+                f"model string {model_string!r} names no model",
+                "use openai:<model>, e.g. openai:gpt-4o",
+            )
+        return OpenAIBackend(
+            model=model,
+            base_url=base_url,
+            api_key=api_key,
+            concurrency=concurrency,
+            timeout_s=timeout_s,
+        )
+    raise UnknownModelError(f"unknown model string {model_string!r}", f"use one of: {MODEL_FORMS}")

@@ -1,0 +1,1 @@
+"""Prompt templates as files; render.py fills them, quoting every data value as data."""

@@ -1,0 +1,196 @@
+"""Load prompt templates from files and fill them.
+
+Templates use `{{ name }}` placeholders and no other logic, so a template cannot execute
+anything. Values from the data are inserted JSON-encoded inside blocks labelled as data, so
+text hidden in a value (e.g. "ignore previous instructions") stays a quoted string.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from cf_agent.data.spec import Feature, FeatureSpec, OrderRule, SumRule
+from cf_agent.errors import CfAgentError
+from cf_agent.models.llm.base import ChatMessage
+
+BUILTIN_PROMPTS = ("zero_shot", "few_shot", "revise")
+PLACEHOLDERS = frozenset(
+    {
+        "current_class",
+        "desired_class",
+        "feature_lines",
+        "rule_lines",
+        "person_json",
+        "avoid_block",
+        "mutable_names",
+        "exemplar_block",
+        "previous_json",
+        "feedback",
+        "hint_block",
+    }
+)
+_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_]+)\s*\}\}")
+
+
+class PromptError(CfAgentError):
+    """A prompt template is missing or malformed."""
+
+    exit_code = 9
+
+
+class PromptTemplate(BaseModel):
+    """A system + user message pair with placeholders, and the hash of the file it came from."""
+
+    name: str = Field(description="Built-in name or file path.")
+    description: str = Field(default="", description="What the template is for.")
+    system: str = Field(description="System message template.")
+    user: str = Field(description="User message template.")
+    sha256: str = Field(description="Hash of the template file's bytes, recorded in the audit log.")
+
+    def render(self, values: Mapping[str, str]) -> list[ChatMessage]:
+        def fill(text: str) -> str:
+            return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), ""), text)
+
+        return [
+            {"role": "system", "content": fill(self.system)},
+            {"role": "user", "content": fill(self.user)},
+        ]
+
+
+def load_prompt(name_or_path: str) -> PromptTemplate:
+    """A built-in template by name (zero_shot, few_shot, revise) or a .toml file by path."""
+    if name_or_path in BUILTIN_PROMPTS:
+        raw = resources.files("cf_agent.prompts").joinpath(f"{name_or_path}.toml").read_bytes()
+        source = name_or_path
+    else:
+        path = Path(name_or_path)
+        if not path.is_file():
+            raise PromptError(
+                f"prompt {name_or_path!r} is neither a built-in nor a file",
+                f"use one of {', '.join(BUILTIN_PROMPTS)} or a path to a .toml template",
+            )
+        raw = path.read_bytes()
+        source = str(path)
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise PromptError(
+            f"prompt {source} is not valid UTF-8 TOML: {exc}", "fix the file"
+        ) from None
+    missing = [key for key in ("system", "user") if not isinstance(data.get(key), str)]
+    if missing:
+        raise PromptError(
+            f"prompt {source} lacks {', '.join(missing)}",
+            'define system = """...""" and user = """...""" strings',
+        )
+    unknown = sorted(
+        set(_PLACEHOLDER.findall(data["system"] + data["user"])) - PLACEHOLDERS,
+    )
+    if unknown:
+        raise PromptError(
+            f"prompt {source} uses unknown placeholders {unknown}",
+            f"use only {sorted(PLACEHOLDERS)}",
+        )
+    return PromptTemplate(
+        name=source,
+        description=str(data.get("description", "")),
+        system=data["system"],
+        user=data["user"],
+        sha256=hashlib.sha256(raw).hexdigest(),
+    )
+
+
+def _fmt(value: float) -> str:
+    return f"{value:,.10g}"
+
+
+def feature_line(feature: Feature) -> str:
+    unit = f" ({feature.unit})" if feature.unit else ""
+    domain = feature.describe_range()
+    change = {
+        "immutable": "fixed: must stay as it is",
+        "increase_only": "may only increase",
+        "decrease_only": "may only decrease",
+        "free": "may rise or fall",
+    }[feature.actionability]
+    if feature.max_change is not None and feature.actionability != "immutable":
+        change += f", by at most {_fmt(feature.max_change)}"
+    return f"- {feature.name}{unit}: {domain}; {change}"
+
+
+def rule_lines(spec: FeatureSpec) -> str:
+    if not spec.rules:
+        return ""
+    lines = ["Rules every realistic person obeys:"]
+    for rule in spec.rules:
+        if isinstance(rule, SumRule):
+            lines.append(f"- {' + '.join(rule.parts)} = {rule.total}")
+        elif isinstance(rule, OrderRule):
+            lines.append(f"- {rule.left} <= {rule.right}")
+    return "\n".join(lines) + "\n"
+
+
+def features_json(spec: FeatureSpec, row: Mapping[str, Any]) -> str:
+    """The row's spec features only, JSON-encoded: other columns (notes...) never reach a prompt."""
+    return json.dumps({name: _plain(row.get(name)) for name in spec.feature_names})
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def prompt_values(
+    spec: FeatureSpec,
+    row: Mapping[str, Any],
+    current_class: int,
+    *,
+    previous: Mapping[str, Any] | None = None,
+    feedback: str = "",
+    hints: Sequence[str] = (),
+    avoid: Sequence[Mapping[str, Any]] = (),
+    exemplars: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]] = (),
+) -> dict[str, str]:
+    """Everything a template may use, already formatted and quoted."""
+    mutable = [f.name for f in spec.features if f.actionability != "immutable"]
+    avoid_block = ""
+    if avoid:
+        listed = "\n".join(features_json(spec, cf) for cf in avoid)
+        avoid_block = f"\nAlready accepted (propose a different change):\n{listed}\n"
+    exemplar_block = (
+        "\n".join(
+            f"person: {features_json(spec, q)}\nchanged to: {features_json(spec, cf)}"
+            for q, cf in exemplars
+        )
+        or "(none yet)"
+    )
+    hint_block = ""
+    if hints:
+        hint_block = "\nWhat moves the classifier most from here:\n" + "\n".join(
+            f"- {h}" for h in hints
+        )
+    return {
+        "current_class": json.dumps(spec.classes.get(current_class, str(current_class))),
+        "desired_class": json.dumps(spec.classes[spec.desired_class]),
+        "feature_lines": "\n".join(feature_line(f) for f in spec.features),
+        "rule_lines": rule_lines(spec),
+        "person_json": features_json(spec, row),
+        "avoid_block": avoid_block,
+        "mutable_names": ", ".join(mutable),
+        "exemplar_block": exemplar_block,
+        "previous_json": features_json(spec, previous) if previous else "(no valid JSON)",
+        "feedback": feedback or "(none)",
+        "hint_block": hint_block,
+    }
