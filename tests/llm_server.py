@@ -73,7 +73,7 @@ def free_port() -> int:
 def llama_server(
     model_path: Path,
     n_ctx: int = 2048,
-    n_threads: int = 2,
+    n_threads: int = 1,
     ready_timeout_s: float = 120.0,
 ) -> Iterator[str]:
     """Run `llama_cpp.server` until the block ends; yield its base URL (ending in /v1)."""

@@ -248,13 +248,13 @@ def run_agent(
             journal.append(record)
             if progress is not None:
                 progress(done, len(queries), record)
+        records = [journal.records[q.query_id] for q in queries]
+        write_results(spec, records, options.out)
+        audit.finish_run(run_id, "completed")
     finally:
         conn.close()
-
-    records = [journal.records[q.query_id] for q in queries]
-    write_results(spec, records, options.out)
+        audit.close()
     summary = summarize(records)
-    audit.finish_run(run_id, "completed")
     for path in (journal_path, checkpoint_path, meta_path):
         path.unlink(missing_ok=True)
     return RunOutcome(

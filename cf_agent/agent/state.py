@@ -6,7 +6,9 @@ Plain JSON-able values only, so LangGraph's SQLite checkpointer can store and re
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, Literal
+
+from typing_extensions import TypedDict
 
 QueryStatus = Literal["running", "accepted", "partial", "gave_up"]
 

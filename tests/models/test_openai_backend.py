@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from llm_server import MODEL_ALIAS, free_port, llama_server, require_llama_server, smollm2_gguf
@@ -39,7 +41,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="module")
 def server_url() -> Iterator[str]:
     require_llama_server()
-    with llama_server(smollm2_gguf(), n_ctx=2048, n_threads=2) as url:
+    with llama_server(smollm2_gguf(), n_ctx=2048, n_threads=1) as url:
         yield url
 
 
@@ -114,9 +116,47 @@ def test_server_down_gives_one_error_per_conversation() -> None:
     for generation in generations:
         assert generation.text == ""
         assert generation.error is not None
-        assert "connection to" in generation.error
+        assert "Connection refused" in generation.error
         assert closed_url in generation.error
         assert "gave up after 3 attempts" in generation.error
+
+
+class RateLimitedHandler(BaseHTTPRequestHandler):
+    """Answers every request with 429 and `Retry-After: 0`, as a throttling gateway does."""
+
+    requests_seen = 0
+
+    def do_POST(self) -> None:
+        type(self).requests_seen += 1
+        body = b'{"error": {"message": "Rate limit reached", "type": "requests"}}'
+        self.send_response(429)
+        self.send_header("Retry-After", "0")
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Keep the test output quiet."""
+
+
+def test_rate_limit_is_retried_then_reported() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), RateLimitedHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+        backend = OpenAIBackend(MODEL_ALIAS, base_url=url, max_retries=2, backoff_s=0.01)
+
+        [generation] = backend.generate([ask("a")], max_new_tokens=4)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert RateLimitedHandler.requests_seen == 3
+    assert generation.error is not None
+    assert "HTTP 429" in generation.error
+    assert "Rate limit reached" in generation.error
+    assert "gave up after 3 attempts" in generation.error
 
 
 def test_request_rejected_by_server_is_reported_not_retried(server_url: str) -> None:

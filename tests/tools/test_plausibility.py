@@ -246,6 +246,7 @@ def test_verifiers_run_all_three_checks(
     query = {**TYPICAL, "sleep_deep_min": 60.0, "sleep_total_min": 360.0, "hr_resting": 70.0}
     good = {**TYPICAL, "sleep_deep_min": 90.0, "sleep_total_min": 390.0, "hr_resting": 56.0}
     older = {**good, "age": 60}
+    assert verifiers.plausibility is lof
     verdicts = verifiers.check(query, good)
     assert [v.check for v in verdicts] == ["classifier", "actionability", "plausibility"]
     assert verifiers.all_passed(verdicts)

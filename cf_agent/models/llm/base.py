@@ -7,9 +7,10 @@ proposer (agent side) renders prompts, and parses and validates what comes back.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol, TypedDict
+from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
+from typing_extensions import TypedDict
 
 
 class ChatMessage(TypedDict):
