@@ -27,6 +27,7 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; outputs are ordinary files
         os.replace(tmp, target)
     except OSError as exc:
         raise OutputError(

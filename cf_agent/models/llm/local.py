@@ -1,0 +1,219 @@
+"""`embedded` and `hf:` backends: a transformers causal LM on this machine, batched.
+
+Rows are left-padded (a decoder-only model continues from the right edge). A JSON schema, when
+given, is enforced token by token (constrained.py), so even an untrained model answers in
+schema-valid JSON. Only local files are read: a hub id must already be in the HF cache.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    LogitsProcessorList,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+
+from cf_agent.models.llm.base import ChatMessage, Generation
+from cf_agent.models.llm.constrained import JsonSchemaConstraint
+from cf_agent.models.llm.embedded import LocalModelError, embedded_model_dir
+
+EMBEDDED_MODEL_STRING = "embedded"
+
+
+def _load_tokenizer(model_path: str | Path) -> PreTrainedTokenizerBase:
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(model_path), local_files_only=True)
+    except (OSError, ValueError) as exc:
+        raise LocalModelError(
+            f"cannot load a model from {model_path}: {exc}",
+            "pass a local model folder, or download the model into the HF cache first "
+            f"(hf download {model_path}); cf-agent never downloads models",
+        ) from exc
+    if not tokenizer.chat_template:
+        raise LocalModelError(
+            f"the tokenizer of {model_path} has no chat template",
+            "use an instruction-tuned (chat) model",
+        )
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"
+    return tokenizer
+
+
+def _load_model(
+    model_path: str | Path, adapter_path: str | Path | None, device: str
+) -> PreTrainedModel:
+    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            str(model_path), dtype=dtype, local_files_only=True
+        )
+    except (OSError, ValueError) as exc:
+        raise LocalModelError(
+            f"cannot load a causal language model from {model_path}: {exc}",
+            "pass the folder of a transformers causal LM (config.json + weights)",
+        ) from exc
+    if adapter_path is not None:
+        adapter = Path(adapter_path)
+        if not (adapter / "adapter_config.json").is_file():
+            raise LocalModelError(
+                f"PEFT adapter not found: {adapter} has no adapter_config.json",
+                "pass the adapter folder written by fine-tuning, or drop the @<adapter> part",
+            )
+        from peft import PeftModel
+
+        # Merged weights decode as fast as the base model.
+        model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+    return model.to(device).eval()
+
+
+def _eos_token_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> list[int]:
+    configured = model.generation_config.eos_token_id
+    ids = list(configured) if isinstance(configured, list) else [configured]
+    ids.append(tokenizer.eos_token_id)
+    return sorted({int(i) for i in ids if i is not None})
+
+
+class TransformersBackend:
+    """ChatBackend over a local transformers model (CUDA bf16 when available, else CPU fp32)."""
+
+    def __init__(
+        self,
+        model_string: str,
+        model_path: str | Path,
+        adapter_path: str | Path | None = None,
+        device: str | None = None,
+        batch_size: int = 8,
+        temperature: float = 0.0,
+        seed: int = 0,
+    ) -> None:
+        if batch_size < 1 or temperature < 0:
+            raise LocalModelError(
+                f"invalid settings: batch_size={batch_size}, temperature={temperature}",
+                "use batch_size >= 1 and temperature >= 0 (0 = greedy)",
+            )
+        self.model_string = model_string
+        self.model_path = model_path
+        self.adapter_path = adapter_path
+        self.device = device
+        self.batch_size = batch_size
+        self.temperature = temperature
+        self.seed = seed
+        self.device_ = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.tokenizer_ = _load_tokenizer(model_path)
+        self.model_ = _load_model(model_path, adapter_path, self.device_)
+        self.eos_token_ids_ = _eos_token_ids(self.model_, self.tokenizer_)
+        self.constraint_ = JsonSchemaConstraint(self.tokenizer_, self.eos_token_ids_)
+
+    @classmethod
+    def embedded(cls, **kwargs: Any) -> TransformersBackend:
+        """The embedded SmolLM2-135M-Instruct, converted from its GGUF on first use."""
+        return cls(model_string=EMBEDDED_MODEL_STRING, model_path=embedded_model_dir(), **kwargs)
+
+    def generate(
+        self,
+        conversations: Sequence[Sequence[ChatMessage]],
+        json_schema: dict[str, Any] | None = None,
+        max_new_tokens: int = 256,
+    ) -> list[Generation]:
+        grammar = None if json_schema is None else self.constraint_.grammar(json_schema)
+        results: list[Generation | None] = [None] * len(conversations)
+        prompts: list[tuple[int, list[int]]] = []
+        for index, conversation in enumerate(conversations):
+            try:
+                prompts.append((index, self._prompt_ids(conversation, max_new_tokens)))
+            except Exception as exc:
+                results[index] = Generation(text="", error=f"unusable conversation: {exc}")
+        for start in range(0, len(prompts), self.batch_size):
+            chunk = prompts[start : start + self.batch_size]
+            generations = self._generate_isolated(
+                [ids for _, ids in chunk], grammar, max_new_tokens
+            )
+            for (index, _), generation in zip(chunk, generations, strict=True):
+                results[index] = generation
+        return [g for g in results if g is not None]
+
+    def _prompt_ids(self, conversation: Sequence[ChatMessage], max_new_tokens: int) -> list[int]:
+        text = self.tokenizer_.apply_chat_template(
+            [dict(m) for m in conversation], tokenize=False, add_generation_prompt=True
+        )
+        ids: list[int] = self.tokenizer_(text, add_special_tokens=False)["input_ids"]
+        context = getattr(self.model_.config, "max_position_embeddings", None)
+        if context is not None and len(ids) + max_new_tokens > context:
+            raise ValueError(
+                f"prompt of {len(ids)} tokens + {max_new_tokens} new tokens exceeds "
+                f"the model's context of {context}"
+            )
+        return ids
+
+    def _generate_isolated(
+        self, prompts: list[list[int]], grammar: str | None, max_new_tokens: int
+    ) -> list[Generation]:
+        """One batch; if it fails, each row alone, so one bad row cannot sink the others."""
+        try:
+            return self._generate_batch(prompts, grammar, max_new_tokens)
+        except Exception as exc:
+            if len(prompts) > 1:
+                return [
+                    g
+                    for p in prompts
+                    for g in self._generate_isolated([p], grammar, max_new_tokens)
+                ]
+            return [Generation(text="", error=f"generation failed: {type(exc).__name__}: {exc}")]
+
+    def _generation_config(self, max_new_tokens: int) -> Any:
+        config = copy.deepcopy(self.model_.generation_config)
+        config.max_new_tokens = max_new_tokens
+        config.pad_token_id = self.tokenizer_.pad_token_id
+        config.eos_token_id = self.eos_token_ids_
+        config.do_sample = self.temperature > 0
+        if config.do_sample:
+            config.temperature = self.temperature
+        else:  # greedy: unset the model's sampling defaults so transformers does not warn
+            config.temperature = config.top_p = config.top_k = None
+        return config
+
+    def _generate_batch(
+        self, prompts: list[list[int]], grammar: str | None, max_new_tokens: int
+    ) -> list[Generation]:
+        batch = self.tokenizer_.pad({"input_ids": prompts}, padding=True, return_tensors="pt").to(
+            self.device_
+        )
+        processor = (
+            None if grammar is None else self.constraint_.logits_processor(grammar, len(prompts))
+        )
+        cuda_devices = (
+            [torch.device(self.device_).index or 0] if self.device_.startswith("cuda") else []
+        )
+        started = time.perf_counter()
+        with torch.inference_mode(), torch.random.fork_rng(devices=cuda_devices):
+            torch.manual_seed(self.seed)
+            output = self.model_.generate(
+                **batch,
+                generation_config=self._generation_config(max_new_tokens),
+                logits_processor=LogitsProcessorList([processor] if processor else []),
+            )
+        latency = (time.perf_counter() - started) / len(prompts)
+        generations = []
+        for row, new_tokens in enumerate(output[:, batch["input_ids"].shape[1] :].tolist()):
+            ends = [i for i, token in enumerate(new_tokens) if token in self.eos_token_ids_]
+            n_out = ends[0] + 1 if ends else len(new_tokens)
+            generations.append(
+                Generation(
+                    text=self.tokenizer_.decode(new_tokens[:n_out], skip_special_tokens=True),
+                    tokens_in=len(prompts[row]),
+                    tokens_out=n_out,
+                    latency_s=latency,
+                    error=processor.problem(row) if processor else None,
+                )
+            )
+        return generations
