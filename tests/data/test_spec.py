@@ -123,7 +123,7 @@ def test_rules_report_violations() -> None:
 @pytest.mark.parametrize(
     ("path", "value", "expected"),
     [
-        (["features", 1, "low"], 50000, "features[1]: 'steps': low (50000) must be below high (40000)"),
+        (["features", 1, "low"], 50000, "'steps': low (50000) must be below high (40000)"),
         (["features", 1, "high"], DELETE, "needs both low and high"),
         (["features", 1, "kind"], "decimal", "features[1].kind"),
         (["features", 1, "actionability"], "sometimes", "features[1].actionability"),

@@ -1,0 +1,59 @@
+"""`run_agent` end to end against a real OpenAI-compatible server (llama.cpp) on loopback."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import World
+from llm_server import MODEL_ALIAS, llama_server, require_llama_server, smollm2_gguf
+from test_runner import model_dir  # noqa: F401  (module fixture reused)
+
+from cf_agent.agent.runner import RunOptions, run_agent
+from cf_agent.audit.store import AuditStore
+
+pytestmark = [pytest.mark.server, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def server_url() -> Iterator[str]:
+    require_llama_server()
+    with llama_server(smollm2_gguf(), n_ctx=4096, n_threads=1) as url:
+        yield url
+
+
+def test_openai_backend_runs_the_whole_loop(
+    world: World,
+    model_dir: Path,  # noqa: F811
+    server_url: str,
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "results.jsonl"
+    outcome = run_agent(
+        RunOptions(
+            data=world.data,
+            spec=world.spec_path,
+            model_dir=model_dir,
+            out=out,
+            model=f"openai:{MODEL_ALIAS}",
+            base_url=server_url,
+            api_key="sk-test-SECRET-e2e",
+            n=2,
+            max_rounds=2,
+        )
+    )
+    records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert len(records) == 2
+    for record in records:
+        assert record["status"] in ("accepted", "gave_up")
+        assert record["llm_calls"] >= 1
+        for cf in record["counterfactuals"]:
+            assert all(v["passed"] for v in cf["verdicts"].values())
+    store = AuditStore(outcome.audit_db)
+    proposals = store.events(run_id=outcome.run_id, type="proposal")
+    assert proposals and all(p.payload["source"] == f"openai:{MODEL_ALIAS}" for p in proposals)
+    assert any(p.payload["raw_output"] for p in proposals)
+    raw = outcome.audit_db.read_bytes() + out.read_bytes()
+    assert b"SECRET-e2e" not in raw
