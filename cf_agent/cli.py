@@ -81,6 +81,9 @@ def run(
     k: Annotated[int, typer.Option(help="Diverse CFs wanted per person.")] = 1,
     max_rounds: Annotated[int, typer.Option(help="LLM rounds before giving up.")] = 4,
     refine: Annotated[bool, typer.Option(help="Deterministic refinement after LLM rounds.")] = True,
+    hints: Annotated[
+        bool, typer.Option(help="Tell the LLM which allowed moves raise p(desired) most.")
+    ] = True,
     n: Annotated[int | None, typer.Option(help="At most this many people.")] = None,
     margin: Annotated[float, typer.Option(help="Required probability margin.")] = 0.0,
     audit_db: Annotated[Path | None, typer.Option("--audit", help="Audit log (SQLite).")] = None,
@@ -110,6 +113,7 @@ def run(
             "k": k,
             "max_rounds": max_rounds,
             "refine": refine,
+            "hints": hints,
             "n": n,
             "margin": margin,
             "audit_db": audit_db,

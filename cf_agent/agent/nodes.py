@@ -41,9 +41,7 @@ def propose_counterfactuals(state: CFState, config: RunnableConfig) -> dict[str,
     wanted = state["k"] - len(state["accepted"])
     last = state["candidates"][-1] if state["candidates"] else None
     hints = (
-        sensitivity_hints(ctx.model, ctx.spec, state["query"])
-        if last is not None and ctx.hints
-        else []
+        sensitivity_hints(ctx.model, ctx.spec, state["query"], top=2 + wanted) if ctx.hints else []
     )
     request = CFRequest(
         query_id=state["query_id"],
@@ -52,11 +50,12 @@ def propose_counterfactuals(state: CFState, config: RunnableConfig) -> dict[str,
         desired_class=state["desired_class"],
         previous=last["values"] if last else None,
         feedback=last["feedback"] if last else "",
-        hints=hints,
         avoid=[c["values"] for c in state["accepted"] if c["values"]],
         exemplars=_nearest_exemplars(ctx, state["query"]),
     )
-    proposals = ctx.proposer.propose([request] * wanted)
+    # k > 1: each request leads with a different hint, so even greedy decoding diverges.
+    requests = [request.model_copy(update={"hints": hints[i:] + hints[:i]}) for i in range(wanted)]
+    proposals = ctx.proposer.propose(requests)
     for proposal in proposals:
         ctx.log(
             "proposal",

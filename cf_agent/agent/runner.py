@@ -56,6 +56,7 @@ class RunOptions(BaseModel):
     k: int = Field(default=1, ge=1, le=20)
     max_rounds: int = Field(default=4, ge=1, le=20)
     refine: bool = True
+    hints: bool = True
     n: int | None = Field(default=None, ge=1)
     margin: float = Field(default=0.0, ge=0.0, lt=1.0)
     audit_db: Path | None = None
@@ -127,7 +128,7 @@ def _state_paths(out: Path) -> tuple[Path, Path, Path]:
 
 def _fingerprint(options: RunOptions, cohort: Cohort, prompt_hashes: list[str]) -> str:
     keyed = options.model_dump(
-        mode="json", include={"model", "k", "max_rounds", "refine", "n", "margin"}
+        mode="json", include={"model", "k", "max_rounds", "refine", "hints", "n", "margin"}
     )
     keyed.update(
         data_hash=cohort.data_hash, spec_hash=cohort.spec.spec_hash(), prompts=prompt_hashes
@@ -234,6 +235,7 @@ def run_agent(
         audit=audit,
         run_id=run_id,
         refine=options.refine,
+        hints=options.hints,
     )
     journal = ResultJournal(journal_path)
     resumed = sum(q.query_id in journal for q in queries)

@@ -26,6 +26,7 @@ def run_graph(
     k: int = 1,
     max_rounds: int = 3,
     refine: bool = True,
+    hints: bool = True,
 ) -> tuple[CFState, AuditStore, str]:
     audit = AuditStore(tmp_path / "audit.db")
     run_id = audit.start_run("test", backend.model_string, "zero_shot", "h", {})
@@ -38,6 +39,7 @@ def run_graph(
         audit=audit,
         run_id=run_id,
         refine=refine,
+        hints=hints,
     )
     state = initial_state("q1", world.query(), 1, world.spec.desired_class, k, max_rounds)
     result = build_graph().invoke(state, {"configurable": {"context": ctx}})
@@ -87,10 +89,12 @@ def test_gives_up_after_max_rounds_without_refinement(world: World, tmp_path: Pa
     assert audit.events(run_id=run_id)[-1].type == "gave_up"
 
 
-def test_revise_prompt_carries_sensitivity_hints(world: World, tmp_path: Path) -> None:
+@pytest.mark.parametrize("hints", [True, False])
+def test_prompts_carry_sensitivity_hints_when_on(world: World, tmp_path: Path, hints: bool) -> None:
     backend = ScriptedBackend([more_steps(100)])
-    run_graph(world, backend, tmp_path, max_rounds=2, refine=False)
-    assert "raise steps toward" in backend.prompts[1][-1]["content"]
+    run_graph(world, backend, tmp_path, max_rounds=2, refine=False, hints=hints)
+    for prompt in backend.prompts:
+        assert ("raise steps toward" in prompt[-1]["content"]) is hints
 
 
 def test_refinement_walks_the_llm_direction_and_is_labelled(world: World, tmp_path: Path) -> None:
