@@ -33,6 +33,15 @@ class AgentContext:
         if self.audit is not None:
             self.audit.append(self.run_id, event_type, payload, query_id=query_id)
 
+    def log_outcome(self, event_type: str, query_id: str, payload: dict[str, Any]) -> None:
+        """Log a query's final event once, even if a crash makes the finish node run again."""
+        if self.audit is None:
+            return
+        for done in ("accepted", "gave_up"):
+            if self.audit.events(run_id=self.run_id, type=done, query_id=query_id, limit=1):
+                return
+        self.audit.append(self.run_id, event_type, payload, query_id=query_id)
+
 
 def context_of(config: RunnableConfig) -> AgentContext:
     ctx = config.get("configurable", {}).get("context")

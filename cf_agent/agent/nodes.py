@@ -179,7 +179,7 @@ def finish_query(state: CFState, config: RunnableConfig) -> dict[str, Any]:
     ctx = context_of(config)
     n = len(state["accepted"])
     status = "accepted" if n >= state["k"] else ("partial" if n else "gave_up")
-    ctx.log(
+    ctx.log_outcome(
         "accepted" if n else "gave_up",
         state["query_id"],
         {

@@ -18,7 +18,7 @@ import llguidance
 import llguidance.hf
 import numpy as np
 import torch
-from transformers import LogitsProcessor, PreTrainedTokenizerBase
+from transformers import LogitsProcessor, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 from cf_agent.data.spec import Feature, FeatureSpec
 from cf_agent.models.llm.embedded import LocalModelError
@@ -107,7 +107,7 @@ class SchemaLogitsProcessor(LogitsProcessor):
         self.eos_token_ids = list(eos_token_ids)
         self.started_ = False
 
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.FloatTensor:
         if self.started_:
             for matcher, token in zip(self.matchers, input_ids[:, -1].tolist(), strict=True):
                 if not matcher.is_stopped():
@@ -145,16 +145,15 @@ class JsonSchemaConstraint:
     @cached_property
     def llg_tokenizer_(self) -> llguidance.LLTokenizer:
         """llguidance's view of the vocabulary (~0.3 s to build, so built once, on first use)."""
-        try:
-            return llguidance.hf.from_tokenizer(self.tokenizer, eos_token=list(self.eos_token_ids))
-        except ValueError as exc:
+        if not isinstance(self.tokenizer, PreTrainedTokenizerFast):
             raise LocalModelError(
-                f"constrained decoding needs a fast (tokenizers) tokenizer: {exc}",
+                f"constrained decoding needs a fast tokenizer, not {type(self.tokenizer).__name__}",
                 "use a model folder that has a tokenizer.json",
-            ) from exc
+            )
+        return llguidance.hf.from_tokenizer(self.tokenizer, eos_token=list(self.eos_token_ids))
 
     def grammar(self, json_schema: dict[str, Any]) -> str:
-        """The llguidance grammar of a schema; a schema it cannot enforce is an error, not a hint."""
+        """The llguidance grammar of a schema; one it cannot enforce is an error, not a hint."""
         grammar = llguidance.LLMatcher.grammar_from_json_schema(
             with_short_numbers(json_schema), defaults=JSON_COMPILE_OPTIONS
         )

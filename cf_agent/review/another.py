@@ -1,0 +1,112 @@
+"""Ask the agent for one more CF for one person, with the run's model, prompts and options.
+
+The graph runs as in `cf-agent run`, logging to the same run in the audit log, but without a
+checkpointer (one query, run while the reviewer waits). CFs already known for the person are
+seeded as accepted, so the proposer is told to avoid them and duplicates are refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from cf_agent.agent.context import AgentContext
+from cf_agent.agent.graph import build_graph
+from cf_agent.agent.state import Candidate, CFState, initial_state
+from cf_agent.audit.store import AuditStore
+from cf_agent.models.llm.proposer import LLMProposer
+from cf_agent.models.proposer import Proposer
+from cf_agent.models.registry import load_backend
+from cf_agent.prompts.render import load_prompt
+from cf_agent.review.history import CounterfactualRecord
+from cf_agent.review.materials import RunMaterials
+from cf_agent.tools.classifier_check import rows_to_frame
+
+ProposerFactory = Callable[[RunMaterials], Proposer]
+Progress = Callable[[str], None]
+
+
+def run_proposer(materials: RunMaterials) -> Proposer:
+    """The proposer the run used: its model string, prompts and backend options."""
+    config = materials.config
+    backend = load_backend(
+        str(config.get("model", materials.run.model_string)),
+        base_url=config.get("base_url"),
+        batch_size=int(config.get("batch_size") or 8),
+        concurrency=int(config.get("concurrency") or 4),
+    )
+    return LLMProposer(
+        backend,
+        materials.spec,
+        load_prompt(str(config.get("prompt", "zero_shot"))),
+        load_prompt(str(config.get("revise_prompt", "revise"))),
+    )
+
+
+def _seed(cf: CounterfactualRecord) -> Candidate:
+    return Candidate(
+        round=0,
+        source=cf.source,
+        values=cf.values,
+        rationale="",
+        error=None,
+        verdicts=[v.model_dump(mode="json") for v in cf.verdicts],
+        passed=True,
+        feedback="",
+        provenance=cf.provenance,
+        latency_s=0.0,
+        tokens_out=0,
+    )
+
+
+def _describe(state: CFState, seeded: int) -> str:
+    new = len(state["accepted"]) - seeded
+    if state["status"] != "running":
+        return f"finished: {state['status']} after {state['round']} round(s), {new} new CF(s)"
+    checked = len(state["candidates"])
+    return f"round {state['round']} of {state['max_rounds']}: {checked} candidate(s) checked"
+
+
+def another_counterfactual(
+    materials: RunMaterials,
+    audit_path: Path,
+    query_id: str,
+    factual: dict[str, Any],
+    known: Sequence[CounterfactualRecord],
+    proposer: Proposer,
+    progress: Progress | None = None,
+) -> CFState:
+    """Run the graph for one more CF than `known`; events go to the run in `audit_path`."""
+    spec, bundle = materials.spec, materials.bundle
+    config = materials.config
+    current_class = int(bundle.predict(rows_to_frame(spec, [factual]))[0])
+    state = initial_state(
+        query_id,
+        factual,
+        current_class,
+        spec.desired_class,
+        k=len(known) + 1,
+        max_rounds=int(config.get("max_rounds") or 4),
+    )
+    state["accepted"] = [_seed(cf) for cf in known]
+    final: CFState = state
+    with AuditStore(audit_path) as audit:
+        context = AgentContext(
+            spec=spec,
+            proposer=proposer,
+            verifiers=materials.verifiers,
+            model=bundle,
+            audit=audit,
+            run_id=materials.run.run_id,
+            refine=bool(config.get("refine", True)),
+            hints=bool(config.get("hints", True)),
+        )
+        graph = build_graph()
+        for values in graph.stream(
+            state, {"configurable": {"context": context}}, stream_mode="values"
+        ):
+            final = values
+            if progress is not None:
+                progress(_describe(values, len(known)))
+    return final
