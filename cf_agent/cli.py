@@ -19,7 +19,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-data_app = typer.Typer(help="Data sets: the bundled demo cohort.", no_args_is_help=True)
+data_app = typer.Typer(
+    help="Data sets: the bundled demo cohort and the AI-READI adapter.", no_args_is_help=True
+)
 audit_app = typer.Typer(help="Read, export and verify the audit log.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(audit_app, name="audit")
@@ -48,6 +50,26 @@ def data_demo(
     files = write_demo(out, n=n, seed=seed)
     console.print(f"wrote {n} people to {files.csv}")
     console.print(f"spec (abnormal glucose): {files.spec}; spec (high stress): {files.stress_spec}")
+
+
+@data_app.command("aireadi")
+def data_aireadi(
+    root: Annotated[Path, typer.Option(help="AI-READI dataset folder (has participants.tsv).")],
+    out: Annotated[Path, typer.Option(help="Directory for aireadi.csv, its specs and log.")],
+    min_wear_days: Annotated[int, typer.Option(min=1, help="Fewest valid wear days.")] = 3,
+    min_nights: Annotated[int, typer.Option(min=1, help="Fewest nights of staged sleep.")] = 2,
+    min_cgm_days: Annotated[int, typer.Option(min=1, help="Fewest days of CGM data.")] = 3,
+) -> None:
+    """Build the demo cohort's feature table and specs from a local AI-READI copy."""
+    from cf_agent.data.aireadi import AireadiOptions, aireadi_progress, write_aireadi
+
+    options = AireadiOptions(
+        min_wear_days=min_wear_days, min_nights=min_nights, min_cgm_days=min_cgm_days
+    )
+    with aireadi_progress(err_console) as progress:
+        files = write_aireadi(root, out, options, progress=progress)
+    console.print(f"wrote {files.written} of {files.participants} participants to {files.csv}")
+    console.print(f"skipped {files.skipped}, clipped {files.clipped} values: see {files.log}")
 
 
 @app.command()
@@ -184,6 +206,35 @@ def audit_export(
 
     count = export_events(open_audit(db), out, run_id=run_id)
     console.print(f"exported {count} events to {out}")
+
+
+@audit_app.command("export-cfs")
+def audit_export_cfs(
+    db: Annotated[Path, typer.Option(help="Audit log (SQLite).")],
+    run_id: Annotated[str, typer.Option("--run", help="Run whose CFs to export.")],
+    out: Annotated[Path, typer.Option(help=".csv or .parquet")],
+    reviewed_only: Annotated[bool, typer.Option(help="Only CFs a reviewer accepted.")] = False,
+) -> None:
+    """Export a run's accepted CFs with the reviewers' decisions (rejected ones left out)."""
+    from cf_agent.review.export import export_accepted_cfs
+    from cf_agent.services import open_audit
+
+    result = export_accepted_cfs(open_audit(db), run_id, out, reviewed_only=reviewed_only)
+    console.print(f"exported {result.rows} CFs ({result.reviewed} reviewer-accepted) to {out}")
+
+
+@app.command()
+def tui(
+    db: Annotated[Path, typer.Option(help="Audit log (SQLite).")] = Path("audit.db"),
+    run_id: Annotated[str | None, typer.Option("--run", help="Open this run's queue.")] = None,
+    reviewer: Annotated[
+        str | None, typer.Option(help="Name on decisions (else $CF_AGENT_REVIEWER or $USER).")
+    ] = None,
+) -> None:
+    """Review CFs and the audit log in a terminal UI; decisions go to the audit log."""
+    from cf_agent.tui.app import run_tui
+
+    run_tui(db, run_id=run_id, reviewer=reviewer)
 
 
 @audit_app.command("verify")

@@ -9,11 +9,12 @@ from langchain_core.runnables import RunnableConfig
 from cf_agent.agent.context import AgentContext, context_of
 from cf_agent.agent.state import Candidate, CFState
 from cf_agent.models.proposer import CFRequest, Proposal
-from cf_agent.tools.refine import provenance, refine_along
+from cf_agent.tools.refine import provenance, refine
 from cf_agent.tools.sensitivity import sensitivity_hints
 from cf_agent.tools.verdict import Verdict
 
 REFINE_SOURCE = "refine"
+MAX_REFINE_STARTS = 3
 
 
 def _nearest_exemplars(
@@ -148,26 +149,29 @@ def _p_desired(candidate: Candidate) -> float:
 
 
 def refine_proposals(state: CFState, config: RunnableConfig) -> dict[str, Any]:
-    """Walk along the LLM's best failed proposals for the smallest accepted step."""
+    """Refine the LLM's distinct failed proposals (best first), then the factual row itself."""
     ctx = context_of(config)
-    llm_failed = [
-        c for c in state["candidates"] if c["values"] is not None and c["source"] != REFINE_SOURCE
-    ]
-    llm_failed.sort(key=_p_desired, reverse=True)
+    llm_failed = sorted(
+        (c for c in state["candidates"] if c["values"] and c["source"] != REFINE_SOURCE),
+        key=_p_desired,
+        reverse=True,
+    )
+    starts: list[tuple[dict[str, Any], str, dict[str, Any] | None]] = []
+    for c in llm_failed:
+        if c["values"] is not None and all(c["values"] != s for s, _, _ in starts):
+            starts.append((c["values"], c["rationale"], c["values"]))
+    starts = starts[:MAX_REFINE_STARTS] + [(state["query"], "", None)]
     accepted_values = [c["values"] for c in state["accepted"] if c["values"] is not None]
     judged: list[Candidate] = []
     wanted = state["k"] - len(state["accepted"])
-    for candidate in llm_failed:
+    for start, rationale, llm_values in starts:
         if len(judged) >= wanted:
             break
-        assert candidate["values"] is not None
-        point = refine_along(
-            ctx.spec, ctx.verifiers.classifier_check, state["query"], candidate["values"]
-        )
+        point = refine(ctx.spec, ctx.verifiers.classifier_check, state["query"], start)
         if point is None:
             continue
-        proposal = Proposal(values=point, rationale=candidate["rationale"], source=REFINE_SOURCE)
-        result = _judge(ctx, state, proposal, accepted_values, candidate["values"])
+        proposal = Proposal(values=point, rationale=rationale, source=REFINE_SOURCE)
+        result = _judge(ctx, state, proposal, accepted_values, llm_values)
         if result["passed"]:
             accepted_values.append(point)
             judged.append(result)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from cf_agent.agent.context import AgentContext
 from cf_agent.agent.graph import build_graph
@@ -24,7 +24,18 @@ from cf_agent.review.materials import RunMaterials
 from cf_agent.tools.classifier_check import rows_to_frame
 
 ProposerFactory = Callable[[RunMaterials], Proposer]
-Progress = Callable[[str], None]
+Progress = Callable[[int, int, str], None]  # round, max rounds, what is happening
+
+
+class RerunContext(AgentContext):
+    """Logs every outcome: a rerun is a new attempt with an outcome of its own.
+
+    The batch run logs one outcome per query (a resumed finish node must not log twice); a
+    rerun has no checkpointer, so its finish node runs once, after the run's own outcome.
+    """
+
+    def log_outcome(self, event_type: str, query_id: str, payload: dict[str, Any]) -> None:
+        self.log(event_type, query_id, payload)
 
 
 def run_proposer(materials: RunMaterials) -> Proposer:
@@ -92,7 +103,7 @@ def another_counterfactual(
     state["accepted"] = [_seed(cf) for cf in known]
     final: CFState = state
     with AuditStore(audit_path) as audit:
-        context = AgentContext(
+        context = RerunContext(
             spec=spec,
             proposer=proposer,
             verifiers=materials.verifiers,
@@ -106,7 +117,7 @@ def another_counterfactual(
         for values in graph.stream(
             state, {"configurable": {"context": context}}, stream_mode="values"
         ):
-            final = values
+            final = cast(CFState, values)
             if progress is not None:
-                progress(_describe(values, len(known)))
+                progress(final["round"], final["max_rounds"], _describe(final, len(known)))
     return final

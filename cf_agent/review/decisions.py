@@ -38,7 +38,12 @@ class ReviewDecision(BaseModel):
 
 def reviewer_name(override: str | None = None, environ: Mapping[str, str] = os.environ) -> str:
     """The name recorded with decisions: the override, CF_AGENT_REVIEWER, USER, LOGNAME."""
-    for candidate in (override, environ.get(REVIEWER_ENV), environ.get("USER"), environ.get("LOGNAME")):
+    for candidate in (
+        override,
+        environ.get(REVIEWER_ENV),
+        environ.get("USER"),
+        environ.get("LOGNAME"),
+    ):
         if candidate and candidate.strip():
             return candidate.strip()
     raise CfAgentError(
@@ -76,4 +81,6 @@ def record_decision(
         verdicts=list(verdicts) if verdicts is not None else None,
         source=source,
     )
-    return store.append(run_id, REVIEW, decision.model_dump(mode="json", exclude_none=True), query_id)
+    return store.append(
+        run_id, REVIEW, decision.model_dump(mode="json", exclude_none=True), query_id
+    )

@@ -18,8 +18,8 @@ from cf_agent.data.cohort import Cohort, load_cohort
 from cf_agent.data.spec import FeatureSpec, load_spec
 from cf_agent.errors import CfAgentError, DataError, ModelFileError, SpecError
 from cf_agent.models.classifier import ClassifierBundle, load_bundle
-from cf_agent.tools.verifiers import Verifiers
 from cf_agent.review.history import QueryHistory
+from cf_agent.tools.verifiers import Verifiers
 
 
 class RunMaterials:
@@ -38,8 +38,8 @@ class RunMaterials:
         recorded = self.config.get(key)
         if not isinstance(recorded, str) or not recorded:
             raise error(
-                f"run {self.run.run_id} did not record its {what} ({key!r} missing from its config)",
-                "this run was not started by `cf-agent run`; its CFs can be read but not re-checked",
+                f"run {self.run.run_id} did not record its {what} ({key!r} is not in its config)",
+                "only runs of `cf-agent run` can be re-checked; this one can still be read",
             )
         path = Path(recorded)
         tried = [path] if path.is_absolute() else [path, self.audit_dir / path]
@@ -69,6 +69,11 @@ class RunMaterials:
         model_dir = self.locate("model_dir", "classifier", ModelFileError)
         margin = float(self.config.get("margin") or 0.0)
         return build_verifiers(self.spec, self.bundle, self.cohort, model_dir, margin)
+
+    def prepare(self) -> list[str]:
+        """Load everything re-verifying needs now; return how the files differ from the run's."""
+        _ = self.verifiers
+        return self.warnings()
 
     def warnings(self) -> list[str]:
         """Differences between the files found now and the ones the run hashed."""

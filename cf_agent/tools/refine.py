@@ -1,8 +1,11 @@
 """Deterministic refinement of an LLM proposal, honestly labelled as such.
 
-Starting from the LLM's proposed change, project it onto the constraints and walk along the
-same direction (shrinking or stretching it up to the allowed bounds) for the smallest step the
-classifier accepts. Values that differ from the LLM's are marked with provenance "refine".
+First, project the LLM's proposed change onto the constraints and walk along the same
+direction (shrinking or stretching it up to the allowed bounds) for the smallest step the
+classifier accepts. If no step does, complete it greedily: from the projected proposal, add the
+single allowed move that raises p(desired) most until the classifier flips, then shrink every
+change back toward the factual value as far as validity allows. Values that differ from the
+LLM's are marked with provenance "refine".
 """
 
 from __future__ import annotations
@@ -44,6 +47,86 @@ def refine_along(
     verdicts = classifier_check.check_many(query, points)
     passing = np.flatnonzero([v.passed for v in verdicts])
     return points[int(passing[0])] if passing.size else None
+
+
+SHRINK = np.linspace(0.0, 1.0, 11)[1:]
+
+
+def _single_moves(
+    spec: FeatureSpec, query: Mapping[str, Any], point: dict[str, Any], skip: set[str]
+) -> list[tuple[str, dict[str, Any]]]:
+    """Each changeable numeric feature moved by its full allowed step, either way."""
+    moves = []
+    for feature in spec.features:
+        if not feature.is_numeric or feature.actionability == "immutable" or feature.name in skip:
+            continue
+        span = feature.max_change or (float(feature.high or 0) - float(feature.low or 0)) / 4
+        for sign in (1.0, -1.0):
+            moved = dict(point)
+            moved[feature.name] = float(query[feature.name]) + sign * span
+            row = project(spec, query, moved)
+            if row != point:
+                moves.append((feature.name, row))
+    return moves
+
+
+def _shrink(
+    spec: FeatureSpec, check: Check, query: Mapping[str, Any], point: dict[str, Any]
+) -> dict[str, Any]:
+    """Move each changed numeric feature back toward the factual value while still valid."""
+    for feature in spec.features:
+        name = feature.name
+        if not feature.is_numeric or point[name] == query[name]:
+            continue
+        start, end = float(query[name]), float(point[name])
+        trials = []
+        for t in SHRINK:
+            moved = dict(point)
+            moved[name] = start + t * (end - start)
+            trials.append(project(spec, query, moved))
+        verdicts = check.check_many(query, trials)
+        passing = np.flatnonzero([v.passed for v in verdicts])
+        if passing.size:
+            point = trials[int(passing[0])]
+    return point
+
+
+def complete_greedily(
+    spec: FeatureSpec,
+    classifier_check: Check,
+    query: Mapping[str, Any],
+    start: Mapping[str, Any],
+    max_moves: int = 8,
+) -> dict[str, Any] | None:
+    """Add the most helpful allowed single moves to `start` until the classifier flips."""
+    point = project(spec, query, start)
+    used: set[str] = set()
+    for _ in range(max_moves + 1):
+        moves = _single_moves(spec, query, point, used)
+        verdicts = classifier_check.check_many(query, [point] + [row for _, row in moves])
+        if verdicts[0].passed:
+            return _shrink(spec, classifier_check, query, point)
+        if not moves:
+            return None
+        gains = [v.score - verdicts[0].score for v in verdicts[1:]]
+        best = int(np.argmax(gains))
+        if gains[best] <= 0:
+            return None
+        name, point = moves[best]
+        used.add(name)
+    return None
+
+
+def refine(
+    spec: FeatureSpec,
+    classifier_check: Check,
+    query: Mapping[str, Any],
+    proposal: Mapping[str, Any],
+) -> dict[str, Any] | None:
+    """Walk along the proposal's direction; failing that, complete it greedily."""
+    return refine_along(spec, classifier_check, query, proposal) or complete_greedily(
+        spec, classifier_check, query, proposal
+    )
 
 
 def provenance(

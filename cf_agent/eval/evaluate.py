@@ -1,0 +1,335 @@
+"""`cf-agent eval` as a service: every method on the same people, judged the same way.
+
+The people are `plan_queries`' rows (predicted outside the desired class, file order, first n).
+LLM methods (model strings: embedded, hf:..., openai:...) run through the agent with its
+revise loop (`run_agent`); classic baselines propose k CFs per person once. Then cf-agent's
+verifiers and metrics score every CF alike. Each judged person is journalled (fsynced JSONL per
+method under journal/), so a killed evaluation resumes where it stopped and a later call with
+more methods only runs the new ones; --overwrite starts afresh.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from threadpoolctl import threadpool_limits
+
+from cf_agent.agent.journal import ResultJournal
+from cf_agent.agent.runner import Query, RunOptions, build_verifiers, plan_queries, run_agent
+from cf_agent.data.cohort import Cohort, load_cohort
+from cf_agent.data.spec import FeatureSpec, load_spec
+from cf_agent.errors import DataError, OutputError
+from cf_agent.eval.interventions import InterventionSummary, summarize_interventions
+from cf_agent.eval.judge import CFJudge, QueryResult
+from cf_agent.eval.report import ReportFiles, ReportInfo, write_report
+from cf_agent.eval.table import MethodSummary, summarize_method
+from cf_agent.fileio import write_text_atomic
+from cf_agent.models.baselines import BASELINE_METHODS, UnknownMethodError, load_baseline
+from cf_agent.models.classifier import ClassifierBundle, load_bundle, load_split
+from cf_agent.models.proposer import CFRequest, Proposal, Proposer
+from cf_agent.models.registry import MODEL_FORMS
+from cf_agent.prompts.render import load_prompt
+
+META_FILE = "eval.json"
+JOURNAL_DIR = "journal"
+RUNS_DIR = "runs"
+
+ProgressFn = Callable[[str, int, int], None]
+
+
+class EvalOptions(BaseModel):
+    """Everything `cf-agent eval` takes; all but methods and overwrite decide what may resume."""
+
+    data: Path
+    spec: Path
+    model_dir: Path
+    out: Path = Field(description="Directory for the report, CSVs, figures and journals.")
+    methods: tuple[str, ...] = Field(min_length=1)
+    n: int | None = Field(default=100, ge=1)
+    k: int = Field(default=1, ge=1, le=20)
+    margin: float = Field(default=0.0, ge=0.0, lt=1.0)
+    seed: int = Field(default=0, ge=0)
+    time_limit_s: float = Field(default=30.0, gt=0, description="Per person, per baseline.")
+    cfnow_seconds: float = Field(default=3.0, gt=0, description="CFNOW's fine-tuning budget.")
+    nice_optimization: Literal["sparsity", "proximity"] = "sparsity"
+    prompt: str = "zero_shot"
+    revise_prompt: str = "revise"
+    max_rounds: int = Field(default=4, ge=1, le=20)
+    refine: bool = True
+    hints: bool = True
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    batch_size: int = Field(default=8, ge=1)
+    concurrency: int = Field(default=4, ge=1)
+    overwrite: bool = False
+    command: str = Field(default="", description="The command line, quoted in the report.")
+
+
+class EvalOutcome(BaseModel):
+    out: Path
+    files: ReportFiles
+    summaries: list[MethodSummary]
+    interventions: list[InterventionSummary]
+    resumed: int = Field(description="Judged people taken from an earlier, interrupted run.")
+
+
+def is_model_string(method: str) -> bool:
+    return method == "embedded" or method.startswith(("hf:", "openai:"))
+
+
+def _methods(options: EvalOptions, proposers: Mapping[str, Proposer]) -> list[str]:
+    methods = list(dict.fromkeys(m.strip() for m in options.methods if m.strip()))
+    for method in methods:
+        known = method in proposers or method in BASELINE_METHODS or is_model_string(method)
+        if not known:
+            raise UnknownMethodError(
+                f"unknown method {method!r}",
+                f"use baselines ({', '.join(BASELINE_METHODS)}) or LLMs ({MODEL_FORMS})",
+            )
+    if not methods:
+        raise UnknownMethodError("no method given", "pass --methods, e.g. dice-random,nice")
+    return methods
+
+
+def _slug(method: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", method)
+
+
+def _fingerprint(options: EvalOptions, cohort: Cohort, bundle: ClassifierBundle) -> str:
+    keyed = options.model_dump(
+        mode="json",
+        exclude={"data", "spec", "model_dir", "out", "methods", "overwrite", "command", "api_key"},
+    )
+    keyed.update(
+        data_hash=cohort.data_hash,
+        spec_hash=cohort.spec.spec_hash(),
+        classifier=bundle.metadata.file_sha256,
+        prompts=[load_prompt(options.prompt).sha256, load_prompt(options.revise_prompt).sha256],
+    )
+    return hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _prepare_out(options: EvalOptions, fingerprint: str) -> None:
+    """Start afresh (--overwrite or new dir) or resume; refuse results made with other options."""
+    out, meta = options.out, options.out / META_FILE
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out} is a file", "pass --out DIR, a directory for the report")
+    known = (
+        json.loads(meta.read_text(encoding="utf-8")).get("fingerprint") if meta.exists() else None
+    )
+    if known is not None and known != fingerprint and not options.overwrite:
+        raise OutputError(
+            f"{out} holds an evaluation made with other options (data, spec, classifier, n, k, "
+            "margin, seed, limits or prompts)",
+            "rerun with the same options to resume or extend it, pass --overwrite to replace "
+            "it, or choose another --out",
+        )
+    if options.overwrite or known != fingerprint:
+        for name in (JOURNAL_DIR, RUNS_DIR):
+            shutil.rmtree(out / name, ignore_errors=True)
+    write_text_atomic(meta, json.dumps({"fingerprint": fingerprint}, indent=2) + "\n")
+
+
+def _train_frame(spec: FeatureSpec, cohort: Cohort, model_dir: Path) -> Any:
+    split = load_split(model_dir)
+    train_ids = set(split.loc[split["split"] == "train", spec.id_column].astype(str))
+    frame = cohort.frame
+    return frame[frame[spec.id_column].astype(str).isin(train_ids)]
+
+
+def _baseline_options(method: str, options: EvalOptions) -> dict[str, Any]:
+    extra: dict[str, Any] = {"time_limit_s": options.time_limit_s, "seed": options.seed}
+    if method.startswith("cfnow-"):
+        extra["limit_seconds"] = options.cfnow_seconds
+    if method == "nice":
+        extra["optimization"] = options.nice_optimization
+    return extra
+
+
+def _request(query: Query, desired_class: int) -> CFRequest:
+    return CFRequest(
+        query_id=query.query_id,
+        row=query.row,
+        current_class=query.current_class,
+        desired_class=desired_class,
+    )
+
+
+def _run_baseline(
+    method: str,
+    proposer: Proposer,
+    queries: Sequence[Query],
+    pending: Sequence[Query],
+    judge: CFJudge,
+    journal: ResultJournal,
+    k: int,
+    progress: ProgressFn | None,
+) -> None:
+    done = len(queries) - len(pending)
+    for query in pending:
+        requests = [_request(query, judge.spec.desired_class)] * k
+        started = time.perf_counter()
+        proposals = proposer.propose(requests)
+        seconds = time.perf_counter() - started
+        with threadpool_limits(limits=1):
+            result = judge.judge(method, query.query_id, query.row, proposals, k, seconds)
+        journal.append(result.model_dump(mode="json"))
+        done += 1
+        if progress is not None:
+            progress(method, done, len(queries))
+
+
+def _llm_proposals(method: str, record: dict[str, Any]) -> list[Proposal]:
+    proposals = [
+        Proposal(values=cf["values"], source=cf["source"]) for cf in record["counterfactuals"]
+    ]
+    reason = (
+        f"the agent found {len(proposals)} of {record['k']} verified CFs "
+        f"in {record['rounds']} rounds ({record['status']})"
+    )
+    missing = record["k"] - len(proposals)
+    return proposals + [Proposal(values=None, source=method, error=reason)] * missing
+
+
+def _run_llm(
+    method: str,
+    proposer: Proposer | None,
+    options: EvalOptions,
+    queries: Sequence[Query],
+    pending: Sequence[Query],
+    judge: CFJudge,
+    journal: ResultJournal,
+    progress: ProgressFn | None,
+) -> None:
+    """The agent loop over the same people (run_agent resumes itself), then the same judging."""
+    out = options.out / RUNS_DIR / f"{_slug(method)}.jsonl"
+    if not out.exists():
+        run_options = RunOptions(
+            data=options.data,
+            spec=options.spec,
+            model_dir=options.model_dir,
+            out=out,
+            model=method,
+            prompt=options.prompt,
+            revise_prompt=options.revise_prompt,
+            k=options.k,
+            max_rounds=options.max_rounds,
+            refine=options.refine,
+            hints=options.hints,
+            n=options.n,
+            margin=options.margin,
+            audit_db=options.out / RUNS_DIR / "audit.db",
+            base_url=options.base_url,
+            api_key=options.api_key,
+            batch_size=options.batch_size,
+            concurrency=options.concurrency,
+        )
+        run_agent(
+            run_options,
+            proposer=proposer,
+            progress=None if progress is None else lambda d, t, _: progress(method, d, t),
+        )
+    lines = out.read_text(encoding="utf-8").splitlines()
+    records = {str(r["query_id"]): r for r in map(json.loads, lines)}
+    for query in pending:
+        record = records.get(query.query_id)
+        if record is None:
+            raise OutputError(
+                f"{out} has no result for person {query.query_id}",
+                f"delete {out} and rerun to redo {method}",
+            )
+        with threadpool_limits(limits=1):
+            result = judge.judge(
+                method,
+                query.query_id,
+                query.row,
+                _llm_proposals(method, record),
+                options.k,
+                float(record["seconds"]),
+                llm_calls=int(record["llm_calls"]),
+            )
+        journal.append(result.model_dump(mode="json"))
+    if progress is not None:
+        progress(method, len(queries), len(queries))
+
+
+def _report_info(
+    options: EvalOptions, cohort: Cohort, bundle: ClassifierBundle, queries: int
+) -> ReportInfo:
+    meta = bundle.metadata
+    scores = ", ".join(f"{name} {value:.3f}" for name, value in meta.metrics.items())
+    return ReportInfo(
+        command=options.command,
+        data=f"{options.data} (hash {cohort.data_hash}, {len(cohort)} rows)",
+        spec=f"{cohort.spec.name} (hash {cohort.spec.spec_hash()})",
+        classifier=f"{meta.kind} from {options.model_dir}" + (f"; test {scores}" if scores else ""),
+        queries=queries,
+        k=options.k,
+        margin=options.margin,
+        created_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    )
+
+
+def evaluate(
+    options: EvalOptions,
+    proposers: Mapping[str, Proposer] | None = None,
+    progress: ProgressFn | None = None,
+) -> EvalOutcome:
+    """Run (or resume) every method on the same people, score them alike, write the report.
+
+    `proposers` maps method names to ready proposers used instead of loading them (an LLM
+    proposer, is_llm True, still runs through the agent loop).
+    """
+    proposers = dict(proposers or {})
+    methods = _methods(options, proposers)
+    spec = load_spec(options.spec)
+    cohort = load_cohort(options.data, spec)
+    bundle = load_bundle(options.model_dir, spec)
+    queries = plan_queries(cohort, bundle, options.n)
+    if not queries:
+        raise DataError(
+            f"the classifier predicts the desired class for every person in {options.data}",
+            "evaluate on data with people outside the desired class",
+        )
+    _prepare_out(options, _fingerprint(options, cohort, bundle))
+    train = _train_frame(spec, cohort, options.model_dir)
+    verifiers = build_verifiers(spec, bundle, cohort, options.model_dir, options.margin)
+    judge = CFJudge(spec, verifiers, bundle, train[spec.feature_names])
+
+    results: dict[str, list[QueryResult]] = {}
+    summaries, interventions, resumed = [], [], 0
+    for method in methods:
+        journal = ResultJournal(options.out / JOURNAL_DIR / f"{_slug(method)}.jsonl")
+        pending = [q for q in queries if q.query_id not in journal]
+        resumed += len(queries) - len(pending)
+        given = proposers.get(method)
+        is_llm = given.is_llm if given is not None else is_model_string(method)
+        if pending and is_llm:
+            _run_llm(method, given, options, queries, pending, judge, journal, progress)
+        elif pending:
+            proposer = given or load_baseline(
+                method, spec, bundle, train, **_baseline_options(method, options)
+            )
+            _run_baseline(method, proposer, queries, pending, judge, journal, options.k, progress)
+        results[method] = [QueryResult.model_validate(journal.records[q.query_id]) for q in queries]
+        summaries.append(summarize_method(method, results[method], is_llm))
+        interventions.append(summarize_interventions(spec, method, results[method]))
+
+    info = _report_info(options, cohort, bundle, len(queries))
+    files = write_report(options.out, info, spec, summaries, interventions, results)
+    return EvalOutcome(
+        out=options.out,
+        files=files,
+        summaries=summaries,
+        interventions=interventions,
+        resumed=resumed,
+    )
