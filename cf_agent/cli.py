@@ -166,6 +166,114 @@ def run(
     console.print(f"results: {outcome.out}   audit log: {outcome.audit_db}")
 
 
+@app.command("eval")
+def evaluate_methods(
+    data: Annotated[Path, typer.Option(help="CSV or Parquet file.")],
+    spec: Annotated[Path, typer.Option(help="Feature spec (.toml).")],
+    model_dir: Annotated[Path, typer.Option("--classifier", help="Bundle from `cf-agent train`.")],
+    out: Annotated[Path, typer.Option(help="Directory for the report, CSVs and figures.")],
+    methods: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated: LLM model strings (embedded, hf:..., openai:...) and "
+            "baselines (dice-random, dice-genetic, dice-kdtree, cfnow-greedy, cfnow-random, nice)."
+        ),
+    ] = "embedded,dice-random,dice-genetic,cfnow-greedy,nice",
+    n: Annotated[int | None, typer.Option(help="At most this many people (same for all).")] = 100,
+    k: Annotated[int, typer.Option(help="CFs asked per person.")] = 1,
+    margin: Annotated[float, typer.Option(help="Required probability margin.")] = 0.0,
+    seed: Annotated[int, typer.Option(help="Seed of the randomised baselines.")] = 0,
+    time_limit: Annotated[
+        float, typer.Option(help="Seconds a baseline may search per person.")
+    ] = 30.0,
+    cfnow_seconds: Annotated[float, typer.Option(help="CFNOW's fine-tuning budget.")] = 3.0,
+    nice_optimization: Annotated[str, typer.Option(help="NICE: sparsity or proximity.")] = (
+        "sparsity"
+    ),
+    prompt: Annotated[str, typer.Option(help="LLMs: zero_shot | few_shot | .toml")] = "zero_shot",
+    revise_prompt: Annotated[str, typer.Option(help="LLMs: template for revisions.")] = "revise",
+    max_rounds: Annotated[int, typer.Option(help="LLMs: rounds before giving up.")] = 4,
+    refine: Annotated[bool, typer.Option(help="LLMs: refinement after the rounds.")] = True,
+    hints: Annotated[bool, typer.Option(help="LLMs: sensitivity hints.")] = True,
+    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible base URL.")] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(help="API key (better: OPENAI_API_KEY).", envvar="CF_AGENT_API_KEY"),
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="Local generation batch size.")] = 8,
+    concurrency: Annotated[int, typer.Option(help="Parallel requests to openai: endpoints.")] = 4,
+    overwrite: Annotated[bool, typer.Option(help="Discard an earlier eval in --out.")] = False,
+) -> None:
+    """Compare the agent with DiCE, CFNOW and NICE on the same people; write the report."""
+    import shlex
+
+    from rich.progress import Progress, TaskID
+
+    from cf_agent.eval import EvalOptions, evaluate
+    from cf_agent.eval.report import format_mean
+
+    command = shlex.join(["cf-agent", *sys.argv[1:]])
+    options = EvalOptions.model_validate(
+        {
+            "data": data,
+            "spec": spec,
+            "model_dir": model_dir,
+            "out": out,
+            "methods": tuple(methods.split(",")),
+            "n": n,
+            "k": k,
+            "margin": margin,
+            "seed": seed,
+            "time_limit_s": time_limit,
+            "cfnow_seconds": cfnow_seconds,
+            "nice_optimization": nice_optimization,
+            "prompt": prompt,
+            "revise_prompt": revise_prompt,
+            "max_rounds": max_rounds,
+            "refine": refine,
+            "hints": hints,
+            "base_url": base_url,
+            "api_key": api_key,
+            "batch_size": batch_size,
+            "concurrency": concurrency,
+            "overwrite": overwrite,
+            "command": command.replace(api_key, "***") if api_key else command,
+        }
+    )
+    with Progress(console=err_console, transient=True) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def advance(method: str, done: int, total: int) -> None:
+            if method not in tasks:
+                tasks[method] = bar.add_task(method, total=total)
+            bar.update(tasks[method], completed=done, total=total)
+
+        outcome = evaluate(options, progress=advance)
+    columns = ("success", "validity", "plausible", "actionable", "changed", "L1/MAD", "yNN")
+    table = Table(
+        "method",
+        *columns,
+        "s/CF",
+        "LLM calls",
+        title=f"means over {outcome.summaries[0].queries} people, k = {k} (95% CIs: report)",
+    )
+    table.columns[0].no_wrap = True
+    for s in outcome.summaries:
+        seconds = s.median_seconds_per_cf
+        estimates = (s.success, s.validity, s.plausibility, s.actionable, s.sparsity, s.l1_mad)
+        table.add_row(
+            s.method,
+            *(format_mean(e) for e in (*estimates, s.ynn)),
+            "n/a" if seconds is None else f"{seconds:.3g}",
+            format_mean(s.llm_calls),
+        )
+    console.print(table)
+    if outcome.resumed:
+        console.print(f"resumed: {outcome.resumed} judged people taken from {outcome.out}")
+    console.print(f"report: {outcome.files.markdown} and {outcome.files.html}")
+    console.print(f"rows: {outcome.files.rows_csv}   estimates: {outcome.files.metrics_csv}")
+
+
 @audit_app.command("list")
 def audit_list(db: Annotated[Path, typer.Option(help="Audit log (SQLite).")]) -> None:
     """List runs."""

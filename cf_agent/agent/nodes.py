@@ -160,7 +160,7 @@ def refine_proposals(state: CFState, config: RunnableConfig) -> dict[str, Any]:
     for c in llm_failed:
         if c["values"] is not None and all(c["values"] != s for s, _, _ in starts):
             starts.append((c["values"], c["rationale"], c["values"]))
-    starts = starts[:MAX_REFINE_STARTS] + [(state["query"], "", None)]
+    starts = [*starts[:MAX_REFINE_STARTS], (state["query"], "", None)]
     accepted_values = [c["values"] for c in state["accepted"] if c["values"] is not None]
     judged: list[Candidate] = []
     wanted = state["k"] - len(state["accepted"])

@@ -81,7 +81,9 @@ def change_frequency(spec: FeatureSpec, interventions: Sequence[InterventionSumm
     for j, summary in enumerate(interventions):
         for change in summary.features:
             shares[names.index(change.feature), j] = change.share
-    figure = Figure(figsize=(1.3 * len(interventions) + 3.0, 0.32 * len(names) + 1.5))
+    figure = Figure(
+        figsize=(1.3 * len(interventions) + 3.0, 0.32 * len(names) + 1.5), layout="constrained"
+    )
     ax = figure.subplots()
     image = ax.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0, aspect="auto")
     ax.set_yticks(range(len(names)), names, fontsize=8)
@@ -100,7 +102,6 @@ def change_frequency(spec: FeatureSpec, interventions: Sequence[InterventionSumm
                     j, i, f"{shares[i, j]:.0%}", ha="center", va="center", fontsize=7, color=colour
                 )
     figure.colorbar(image, ax=ax, label="share of returned CFs changing it")
-    figure.set_layout_engine("constrained")
     return _png(figure)
 
 
@@ -129,6 +130,7 @@ def delta_distribution(
             positions=positions,
             patch_artist=True,
             widths=0.6,
+            medianprops={"color": "black"},
         )
         for patch, i in zip(boxes["boxes"], positions, strict=True):
             patch.set_facecolor(colours[i])

@@ -105,6 +105,11 @@ def format_estimate(estimate: Estimate) -> str:
     return f"{estimate.mean:.2f} [{estimate.low:.2f}, {estimate.high:.2f}]"
 
 
+def format_mean(estimate: Estimate) -> str:
+    """'0.93', or 'n/a' without data."""
+    return "n/a" if estimate.mean is None else f"{estimate.mean:.2f}"
+
+
 def _share(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.0%}"
 

@@ -26,18 +26,29 @@ class Estimate(BaseModel):
     n: int = 0
 
 
-def estimate(values: Iterable[float | bool | None]) -> Estimate:
-    """Mean and 95% CI of the values that are known (None and NaN are left out)."""
+def estimate(values: Iterable[float | bool | None], upper: float | None = None) -> Estimate:
+    """Mean and 95% CI of the values that are known (None and NaN are left out).
+
+    Every metric here is non-negative and rates are at most `upper` (1), so the t-interval is
+    cut to [0, upper]: with few people it can otherwise reach past what the metric can be.
+    """
     known = [float(v) for v in values if v is not None and not math.isnan(float(v))]
     if not known:
         return Estimate()
     mean, low, high = mean_ci(known)
+    if math.isnan(low):
+        return Estimate(mean=mean, n=len(known))
     return Estimate(
         mean=mean,
-        low=None if math.isnan(low) else low,
-        high=None if math.isnan(high) else high,
+        low=max(low, 0.0),
+        high=high if upper is None else min(high, upper),
         n=len(known),
     )
+
+
+def rate(values: Iterable[float | bool | None]) -> Estimate:
+    """estimate() of 0/1 values: a share with its interval inside [0, 1]."""
+    return estimate(values, upper=1.0)
 
 
 class MethodSummary(BaseModel):
@@ -75,9 +86,11 @@ def _returned(results: Sequence[QueryResult]) -> list[SlotResult]:
 
 
 def _per_cf(
-    results: Sequence[QueryResult], value: Callable[[SlotResult], float | bool | None]
+    results: Sequence[QueryResult],
+    value: Callable[[SlotResult], float | bool | None],
+    upper: float | None = None,
 ) -> Estimate:
-    return estimate(value(s) for s in _returned(results))
+    return estimate((value(s) for s in _returned(results)), upper=upper)
 
 
 def summarize_method(method: str, results: Sequence[QueryResult], is_llm: bool) -> MethodSummary:
@@ -91,20 +104,20 @@ def summarize_method(method: str, results: Sequence[QueryResult], is_llm: bool) 
         queries=len(results),
         requested=len(slots),
         returned=len(returned),
-        success=estimate(any(s.verified for s in r.slots) for r in results),
-        valid_success=estimate(any(bool(s.valid) for s in r.slots) for r in results),
-        validity=estimate(bool(s.valid) for s in slots),
-        plausibility=_per_cf(results, lambda s: s.plausible),
-        actionable=_per_cf(results, lambda s: s.actionable),
+        success=rate(any(s.verified for s in r.slots) for r in results),
+        valid_success=rate(any(bool(s.valid) for s in r.slots) for r in results),
+        validity=rate(bool(s.valid) for s in slots),
+        plausibility=_per_cf(results, lambda s: s.plausible, upper=1.0),
+        actionable=_per_cf(results, lambda s: s.actionable, upper=1.0),
         immutable_violations=_per_cf(results, lambda s: s.immutable_violations),
         actionability_violations=_per_cf(results, lambda s: s.actionability_violations),
         sparsity=_per_cf(results, lambda s: s.n_changed),
         l1_mad=_per_cf(results, lambda s: s.l1_mad),
         l2_range=_per_cf(results, lambda s: s.l2_range),
         diversity=estimate(r.diversity for r in results),
-        ynn=_per_cf(results, lambda s: s.ynn),
+        ynn=_per_cf(results, lambda s: s.ynn, upper=1.0),
         redundancy=_per_cf(results, lambda s: s.redundancy),
-        refined=_per_cf(results, lambda s: s.source == REFINE_SOURCE),
+        refined=_per_cf(results, lambda s: s.source == REFINE_SOURCE, upper=1.0),
         median_seconds_per_cf=statistics.median(per_cf_seconds) if per_cf_seconds else None,
         llm_calls=estimate(r.llm_calls for r in results),
     )

@@ -15,10 +15,7 @@ from cf_agent.agent.context import AgentContext
 from cf_agent.agent.graph import build_graph
 from cf_agent.agent.state import Candidate, CFState, initial_state
 from cf_agent.audit.store import AuditStore
-from cf_agent.models.llm.proposer import LLMProposer
 from cf_agent.models.proposer import Proposer
-from cf_agent.models.registry import load_backend
-from cf_agent.prompts.render import load_prompt
 from cf_agent.review.history import CounterfactualRecord
 from cf_agent.review.materials import RunMaterials
 from cf_agent.tools.classifier_check import rows_to_frame
@@ -40,6 +37,11 @@ class RerunContext(AgentContext):
 
 def run_proposer(materials: RunMaterials) -> Proposer:
     """The proposer the run used: its model string, prompts and backend options."""
+    # The LLM stack (torch, transformers) loads only when a reviewer asks for another CF.
+    from cf_agent.models.llm.proposer import LLMProposer
+    from cf_agent.models.registry import load_backend
+    from cf_agent.prompts.render import load_prompt
+
     config = materials.config
     backend = load_backend(
         str(config.get("model", materials.run.model_string)),

@@ -12,7 +12,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from cf_agent.agent.runner import build_verifiers
 from cf_agent.audit.store import AuditRun
 from cf_agent.data.cohort import Cohort, load_cohort
 from cf_agent.data.spec import FeatureSpec, load_spec
@@ -66,9 +65,13 @@ class RunMaterials:
 
     @cached_property
     def verifiers(self) -> Verifiers:
+        # The runner module pulls in the LLM stack (torch): import it only when checks are needed.
+        from cf_agent.agent.runner import build_verifiers
+
+        spec, cohort, bundle = self.spec, self.cohort, self.bundle  # reported in this order
         model_dir = self.locate("model_dir", "classifier", ModelFileError)
         margin = float(self.config.get("margin") or 0.0)
-        return build_verifiers(self.spec, self.bundle, self.cohort, model_dir, margin)
+        return build_verifiers(spec, bundle, cohort, model_dir, margin)
 
     def prepare(self) -> list[str]:
         """Load everything re-verifying needs now; return how the files differ from the run's."""

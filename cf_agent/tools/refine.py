@@ -49,7 +49,7 @@ def refine_along(
     return points[int(passing[0])] if passing.size else None
 
 
-SHRINK = np.linspace(0.0, 1.0, 11)[1:]
+SHRINK = np.linspace(0.0, 1.0, 11)  # t = 0 reverts the feature entirely
 
 
 def _single_moves(

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import World
 from scripted import ScriptedBackend, more_steps
+from world import World
 
 from cf_agent.agent.context import AgentContext
 from cf_agent.agent.graph import build_graph

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import STEP_THRESHOLD, World
+from world import STEP_THRESHOLD, World
 
 from cf_agent.tools.projection import project
 from cf_agent.tools.refine import complete_greedily, refine, refine_along

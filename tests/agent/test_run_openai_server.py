@@ -7,9 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import World
 from llm_server import MODEL_ALIAS, llama_server, require_llama_server, smollm2_gguf
-from test_runner import model_dir  # noqa: F401  (module fixture reused)
+from world import World
 
 from cf_agent.agent.runner import RunOptions, run_agent
 from cf_agent.audit.store import AuditStore
@@ -26,7 +25,7 @@ def server_url() -> Iterator[str]:
 
 def test_openai_backend_runs_the_whole_loop(
     world: World,
-    model_dir: Path,  # noqa: F811
+    model_dir: Path,
     server_url: str,
     tmp_path: Path,
 ) -> None:
@@ -40,12 +39,13 @@ def test_openai_backend_runs_the_whole_loop(
             model=f"openai:{MODEL_ALIAS}",
             base_url=server_url,
             api_key="sk-test-SECRET-e2e",
-            n=2,
-            max_rounds=2,
+            n=1,
+            max_rounds=1,
+            refine=False,
         )
     )
     records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
-    assert len(records) == 2
+    assert len(records) == 1
     for record in records:
         assert record["status"] in ("accepted", "gave_up")
         assert record["llm_calls"] >= 1

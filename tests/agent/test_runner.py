@@ -12,31 +12,16 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import World
 from scripted import ScriptedBackend, more_steps
+from world import World
 
 from cf_agent.agent.runner import RunOptions, run_agent
 from cf_agent.audit.store import AuditStore
 from cf_agent.errors import OutputError
-from cf_agent.models.classifier import save_bundle
 from cf_agent.models.llm.proposer import LLMProposer
 from cf_agent.prompts.render import load_prompt
 
 HERE = Path(__file__).parent
-
-
-@pytest.fixture(scope="module")
-def model_dir(world: World, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("model")
-    ids = world.cohort.frame[world.spec.id_column]
-    split = pd.DataFrame(
-        {
-            world.spec.id_column: ids,
-            "split": ["test" if i % 4 == 0 else "train" for i in range(len(ids))],
-        }
-    )
-    save_bundle(world.bundle, split, out)
-    return out
 
 
 def options(world: World, model_dir: Path, out: Path, n: int = 5) -> RunOptions:
@@ -105,7 +90,10 @@ def test_killed_run_resumes_with_every_row_once(
     journal = out.with_name(out.name + ".journal.jsonl")
     child = subprocess.Popen(
         [sys.executable, str(HERE / "run_scripted.py"), str(opts_file), "0.4"],
-        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(HERE.parent.parent)])},
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(HERE.parent), str(HERE.parent.parent)]),
+        },
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and child.poll() is None:

@@ -10,14 +10,13 @@ import torch
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from cf_agent.data.spec import Feature, FeatureSpec
-from cf_agent.models.llm.constrained import (
+from cf_agent.models.llm.constrained import JsonSchemaConstraint, SchemaLogitsProcessor
+from cf_agent.models.llm.embedded import LocalModelError, embedded_gguf_path
+from cf_agent.models.llm.schema import (
     RATIONALE_MAX_LENGTH,
-    JsonSchemaConstraint,
-    SchemaLogitsProcessor,
     counterfactual_json_schema,
     with_short_numbers,
 )
-from cf_agent.models.llm.embedded import LocalModelError, embedded_gguf_path
 
 PROMPT = torch.tensor([[1, 2, 3]])
 VOCAB_SIZE = 49152  # SmolLM2's

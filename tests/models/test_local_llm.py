@@ -14,7 +14,6 @@ from transformers import AutoModelForCausalLM
 
 from cf_agent.data.spec import Feature, FeatureSpec
 from cf_agent.models.llm.base import ChatMessage
-from cf_agent.models.llm.constrained import counterfactual_json_schema
 from cf_agent.models.llm.embedded import (
     GGUF_FILE,
     LocalModelError,
@@ -23,6 +22,7 @@ from cf_agent.models.llm.embedded import (
     embedded_model_dir,
 )
 from cf_agent.models.llm.local import EMBEDDED_MODEL_STRING, TransformersBackend
+from cf_agent.models.llm.schema import counterfactual_json_schema
 
 SYSTEM = "You suggest realistic health changes. Answer with one JSON object."
 

@@ -120,11 +120,8 @@ class CfnowProposer(BaselineProposer):
         proba = self.model.predict_proba(self.codec_.decode(vectors, row))
         return proba[:, [self.desired_index]]
 
-    def _search(self, row: dict[str, Any], count: int, seed: int) -> list[dict[str, Any]]:
-        factual = self.codec_.encode(row)
-        if float(self._p_desired(factual.to_numpy()[None, :], row)[0, 0]) > 0.5:
-            raise ValueError("the person is already predicted as the desired class")
-        result = self.cfnow_.find_tabular(
+    def _find(self, factual: pd.Series, row: dict[str, Any], count: int) -> Any:
+        return self.cfnow_.find_tabular(
             factual=factual,
             model_predict_proba=lambda vectors: self._p_desired(vectors, row),
             count_cf=count,
@@ -133,6 +130,19 @@ class CfnowProposer(BaselineProposer):
             has_ohe=True,
             limit_seconds=self.limit_seconds,
         )
+
+    def _search(self, row: dict[str, Any], count: int, seed: int) -> list[dict[str, Any]]:
+        factual = self.codec_.encode(row)
+        if float(self._p_desired(factual.to_numpy()[None, :], row)[0, 0]) > 0.5:
+            raise ValueError("the person is already predicted as the desired class")
+        try:
+            result = self._find(factual, row, count)
+        except ValueError as exc:
+            # cfnow 0.0.6's fine-tuning concatenates an empty candidate set when count_cf > 1
+            # and every new candidate is a known one; its search for one CF stands.
+            if count == 1 or "same number of dimensions" not in str(exc):
+                raise
+            result = self._find(factual, row, 1)
         rows: list[dict[str, Any]] = []
         for vector in result.cfs:
             decoded = self.codec_.decode(vector, row).to_dict(orient="records")[0]

@@ -25,8 +25,8 @@ from cf_agent.audit.store import (
     VERDICT,
     AuditEvent,
 )
-from cf_agent.tools.verdict import Verdict
-from cf_agent.tui.formatting import clock_time, verdict_marks
+from cf_agent.tui.formatting import clock_time
+from cf_agent.tui.widgets.columns import add_fitted_columns
 
 if TYPE_CHECKING:
     from cf_agent.tui.app import CfAgentApp
@@ -42,7 +42,7 @@ EVENT_TYPES = (
     RUN_FINISHED,
     ERROR,
 )
-COLUMNS = ("#", "Time (UTC)", "Type", "Query", "Summary")
+COLUMNS = {"#": 4, "Time (UTC)": 14, "Type": 11, "Query": 8, "Summary": None}
 MAX_EVENTS = 500
 
 
@@ -58,9 +58,9 @@ def event_summary(event: AuditEvent) -> str:
             return f"{head} · unusable: {p.get('error')}"
         return f"{head} · {p.get('rationale') or 'no rationale'}"
     if event.type == VERDICT:
-        verdicts = [Verdict.model_validate(v) for v in p.get("verdicts", [])]
-        result = "passed" if p.get("passed") else "failed"
-        return f"round {p.get('round')} · {result} · {verdict_marks(verdicts)}"
+        failed = [v["check"] for v in p.get("verdicts", []) if not v.get("passed")]
+        result = "passed" if p.get("passed") else f"failed: {', '.join(failed) or 'no usable CF'}"
+        return f"round {p.get('round')} · {result}"
     if event.type in (ACCEPTED, GAVE_UP):
         found = len(p.get("accepted", []))
         return f"{p.get('status')} after {p.get('rounds')} round(s) · {found} CF(s)"
@@ -121,8 +121,7 @@ class AuditScreen(Screen[None]):
     def on_mount(self) -> None:
         self.sub_title = "audit log"
         table = self.query_one("#events-table", DataTable)
-        for label in COLUMNS:
-            table.add_column(label, key=label)
+        add_fitted_columns(table, COLUMNS, self.app.size.width, min_flex=24)
         table.focus()
         self.action_reload()
 
@@ -161,6 +160,8 @@ class AuditScreen(Screen[None]):
             self.app.call_from_thread(self.show_events, events)
 
     def show_events(self, events: list[AuditEvent]) -> None:
+        if not self.is_attached:  # left before the worker finished
+            return
         self.shown_events = {e.id: e for e in events}
         table = self.query_one("#events-table", DataTable)
         table.clear()

@@ -32,10 +32,10 @@ class EditValueScreen(ModalScreen[str | None]):
             yield Label(f"Edit {feature.name}", classes="dialog-title")
             yield Label(feature.description, classes="dialog-hint")
             yield Label(
-                f"range: {feature.describe_range()} · {format_actionability(feature)}"
-                f" · factual: {format_plain(self.factual)}{unit}",
+                f"range: {feature.describe_range()} · {format_actionability(feature)}",
                 classes="dialog-hint",
             )
+            yield Label(f"factual: {format_plain(self.factual)}{unit}", classes="dialog-hint")
             yield Input(value=str(self.current), id="edit-input")
             yield Label("Enter to re-verify · Esc to cancel", classes="dialog-hint")
 

@@ -21,11 +21,20 @@ from cf_agent.review.materials import RunMaterials
 from cf_agent.tui.formatting import change_summary
 from cf_agent.tui.screens.prompt import TextPromptScreen
 from cf_agent.tui.screens.review import ReviewScreen
+from cf_agent.tui.widgets.columns import add_fitted_columns
 
 if TYPE_CHECKING:
     from cf_agent.tui.app import CfAgentApp
 
-COLUMNS = ("Query", "Agent", "CFs", "Rounds", "Review", "By", "Changes (first CF)")
+COLUMNS = {
+    "Query": 8,
+    "Agent": 8,
+    "CFs": 3,
+    "Rounds": 6,
+    "Review": 10,
+    "By": 8,
+    "Changes (first CF)": None,
+}
 STATUS_FILTERS: dict[str, tuple[str, Callable[[QueryHistory], bool]]] = {
     "all": ("All queries", lambda q: True),
     "accepted": ("Agent found a CF", lambda q: bool(q.counterfactuals)),
@@ -80,8 +89,7 @@ class QueueScreen(Screen[None]):
     def on_mount(self) -> None:
         self.sub_title = f"run {self.run_id}"
         table = self.query_one("#queue-table", DataTable)
-        for label in COLUMNS:
-            table.add_column(label, key=label)
+        add_fitted_columns(table, COLUMNS, self.app.size.width)
         table.focus()
         self.action_reload()
 
@@ -100,6 +108,8 @@ class QueueScreen(Screen[None]):
         self.app.call_from_thread(self.show_queue, history, spec)
 
     def show_queue(self, history: RunHistory, spec: FeatureSpec | None) -> None:
+        if not self.is_attached:  # left before the worker finished
+            return
         self.history, self.spec = history, spec
         self.refill()
 

@@ -33,7 +33,12 @@ from cf_agent.errors import CfAgentError
 from cf_agent.review.another import another_counterfactual
 from cf_agent.review.decisions import REVIEWER_SOURCE, ReviewAction, record_decision
 from cf_agent.review.edit import edit_values
-from cf_agent.review.history import QueryHistory, load_query_history, values_key
+from cf_agent.review.history import (
+    CounterfactualRecord,
+    QueryHistory,
+    load_query_history,
+    values_key,
+)
 from cf_agent.review.materials import RunMaterials
 from cf_agent.tools.verdict import Verdict
 from cf_agent.tui.formatting import FAILED_STYLE, PASSED_STYLE, verdict_marks
@@ -144,7 +149,7 @@ class ReviewScreen(Screen[None]):
         self.sub_title = f"run {self.run_id} · query {self.query_id}"
         self.reload_query()
         self.query_one(CFTable).focus()
-        self.load_inputs(self.cf_app.materials(self.cf_app.store.run(self.run_id)))
+        self.load_inputs(self.cf_app.materials(self.cf_app.store.run(self.run_id)), self.history)
 
     # -- loading --------------------------------------------------------------------------
 
@@ -158,27 +163,29 @@ class ReviewScreen(Screen[None]):
         self.render_all()
 
     @work(thread=True, exclusive=True, group="inputs")
-    def load_inputs(self, materials: RunMaterials) -> None:
+    def load_inputs(self, materials: RunMaterials, query: QueryHistory) -> None:
         """Spec, factual row and verifiers; whatever is missing becomes a visible problem."""
         problems: list[str] = []
         spec, factual, source = None, None, ""
         try:
-            spec = materials.spec
-        except CfAgentError as exc:
-            problems.append(exc.message)
-        try:
-            factual, source = materials.factual(self.history)
-        except CfAgentError as exc:
-            problems.append(exc.message)
-        try:
             problems.extend(materials.prepare())
         except CfAgentError as exc:
             problems.append(f"{exc.message} · editing and 'another CF' are off")
+        try:
+            spec = materials.spec
+        except CfAgentError:
+            spec = None  # already reported: the checks need the spec too
+        try:
+            factual, source = materials.factual(query)
+        except CfAgentError as exc:
+            problems.append(exc.message)
         self.app.call_from_thread(
             self.show_inputs, materials, LoadedInputs(spec, factual, source, problems)
         )
 
     def show_inputs(self, materials: RunMaterials, inputs: LoadedInputs) -> None:
+        if not self.is_attached:  # the reviewer left before the files loaded
+            return
         self.materials, self.inputs = materials, inputs
         warning = self.query_one("#review-warning", Static)
         warning.update(Text("\n".join(f"! {p}" for p in inputs.problems), style=FAILED_STYLE))
@@ -219,9 +226,13 @@ class ReviewScreen(Screen[None]):
             return text
         text.append(f" · CF {self.index + 1} of {len(self.options)}\n")
         text.append(f"{cf.label}: ")
-        passed = bool(cf.verdicts) and all(v.passed for v in cf.verdicts)
-        marks = verdict_marks(cf.verdicts) or "not verified"
-        text.append(marks, style=PASSED_STYLE if passed else FAILED_STYLE)
+        failed = [v.check for v in cf.verdicts if not v.passed]
+        if not cf.verdicts:
+            text.append("not verified", style=FAILED_STYLE)
+        elif failed:
+            text.append(f"✗ failed {', '.join(failed)}", style=FAILED_STYLE)
+        else:
+            text.append(f"✓ all {len(cf.verdicts)} checks passed", style=PASSED_STYLE)
         decision = query.review_of(cf.values)
         if decision is not None:
             text.append(f" · {_PAST[decision.action]} by {decision.reviewer}")
@@ -362,12 +373,17 @@ class ReviewScreen(Screen[None]):
         self.query_one("#agent-progress").display = True
         self.query_one("#agent-status", Label).update("agent: starting…")
         self.query_one(ProgressBar).update(total=None, progress=0)
-        self.ask_agent(materials, dict(self.inputs.factual))
+        self.ask_agent(materials, dict(self.inputs.factual), self.history.counterfactuals)
 
     @work(thread=True, exclusive=True, group="agent", exit_on_error=False)
-    def ask_agent(self, materials: RunMaterials, factual: dict[str, Any]) -> CFState:
+    def ask_agent(
+        self,
+        materials: RunMaterials,
+        factual: dict[str, Any],
+        known: list[CounterfactualRecord],
+    ) -> CFState:
+        """Runs on after the reviewer leaves the screen; its events are in the log either way."""
         proposer = self.cf_app.proposer_factory(materials)
-        known = self.history.counterfactuals
         return another_counterfactual(
             materials,
             self.cf_app.db,
@@ -381,6 +397,8 @@ class ReviewScreen(Screen[None]):
         )
 
     def show_progress(self, done: int, total: int, text: str) -> None:
+        if not self.is_attached:
+            return
         self.query_one(ProgressBar).update(total=total, progress=done)
         self.query_one("#agent-status", Label).update(f"agent: {text}")
 

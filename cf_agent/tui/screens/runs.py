@@ -13,16 +13,25 @@ from textual.widgets import DataTable, Footer, Header, Static
 from cf_agent.review.history import RunHistory, load_run_overviews
 from cf_agent.tui.formatting import short_time
 from cf_agent.tui.screens.queue import QueueScreen
+from cf_agent.tui.widgets.columns import add_fitted_columns
 
 if TYPE_CHECKING:
     from cf_agent.tui.app import CfAgentApp
 
-COLUMNS = ("Started (UTC)", "Model", "Prompt", "Queries", "Success", "Reviewed", "Status")
+COLUMNS = {
+    "Started (UTC)": 16,
+    "Model": None,
+    "Prompt": 10,
+    "Success": 9,
+    "Reviewed": 8,
+    "Status": 9,
+}
 
 
 def success_text(run: RunHistory) -> str:
+    """'75% of 4': share of queries with a CF, of the queries planned."""
     rate = run.success_rate
-    return "—" if rate is None else f"{rate:.0%}"
+    return f"{'—' if rate is None else f'{rate:.0%}'} of {run.planned}"
 
 
 class RunsScreen(Screen[None]):
@@ -45,8 +54,7 @@ class RunsScreen(Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one("#runs-table", DataTable)
-        for label in COLUMNS:
-            table.add_column(label, key=label)
+        add_fitted_columns(table, COLUMNS, self.app.size.width)
         self.action_reload()
 
     def on_screen_resume(self) -> None:
@@ -63,6 +71,8 @@ class RunsScreen(Screen[None]):
         self.app.call_from_thread(self.show_runs, runs)
 
     def show_runs(self, runs: list[RunHistory]) -> None:
+        if not self.is_attached:  # left before the worker finished
+            return
         self.runs = runs
         table = self.query_one("#runs-table", DataTable)
         cursor = table.cursor_row
@@ -73,7 +83,6 @@ class RunsScreen(Screen[None]):
                 short_time(run.started_at),
                 run.model_string,
                 run.prompt_name,
-                str(item.planned),
                 success_text(item),
                 f"{item.reviewed}/{item.planned}",
                 run.status,

@@ -18,8 +18,9 @@ from cf_agent.tui.formatting import (
     format_delta,
     format_plain,
 )
+from cf_agent.tui.widgets.columns import add_fitted_columns
 
-# Fixed widths, so the table fits 80 columns whatever the values (longer ones are cropped).
+# Fits 80 columns, and the table beside the verdicts on wide screens; longer values are cropped.
 COLUMNS = {"Feature": 16, "Factual": 12, "CF": 12, "Change": 16, "Can change": 11}
 
 
@@ -30,8 +31,7 @@ class CFTable(DataTable[Text]):
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
-        for label, width in COLUMNS.items():
-            self.add_column(label, key=label, width=width)
+        add_fitted_columns(self, COLUMNS, self.app.size.width)
 
     def show(
         self,

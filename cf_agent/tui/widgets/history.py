@@ -22,7 +22,7 @@ from cf_agent.tui.formatting import (
 def _attempt_heading(number: int, attempt: Attempt) -> str:
     origin = f"asked for by {attempt.requested_by}" if attempt.requested_by else "batch run"
     if attempt.outcome is None:
-        return f"Attempt {number} · {origin} · running"
+        return f"Attempt {number} · {origin} · no outcome yet"
     outcome = attempt.outcome
     return (
         f"Attempt {number} · {origin} · {outcome.status} after {outcome.rounds} round(s)"
@@ -35,7 +35,7 @@ def _step_text(spec: FeatureSpec | None, factual: Mapping[str, Any] | None, step
     if step.passed is None:
         verdict, style = "not verified yet", "dim"
     else:
-        verdict, style = ("passed", PASSED_STYLE) if step.passed else ("rejected", FAILED_STYLE)
+        verdict, style = ("passed", PASSED_STYLE) if step.passed else ("failed", FAILED_STYLE)
     text.append(f"  Round {step.round} · {step.source} · ", style="bold")
     text.append(f"{verdict}\n", style=style)
     if step.values is None:

@@ -1,7 +1,7 @@
 """A small world for agent tests: the demo cohort and a real sklearn classifier on steps.
 
-The classifier learns 'abnormal = steps below 8,000' with a real LogisticRegression on the demo
-cohort's own rows, so a test knows exactly which proposals flip it.
+Fixtures live in tests/conftest.py. The classifier learns 'abnormal = steps below 8,000' with
+a real LogisticRegression on the demo cohort's own rows, so a test knows which proposals flip it.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
+import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -20,7 +20,7 @@ from sklearn.preprocessing import StandardScaler
 from cf_agent.data.cohort import Cohort, load_cohort
 from cf_agent.data.demo import write_demo
 from cf_agent.data.spec import FeatureSpec, load_spec
-from cf_agent.models.classifier import ClassifierBundle, wrap_estimator
+from cf_agent.models.classifier import ClassifierBundle, save_bundle, wrap_estimator
 from cf_agent.tools.actionability import ActionabilityCheck
 from cf_agent.tools.classifier_check import ClassifierCheck
 from cf_agent.tools.plausibility import PlausibilityCheck
@@ -50,6 +50,7 @@ def _plain(value: Any) -> Any:
 
 
 def steps_classifier(cohort: Cohort) -> ClassifierBundle:
+    """A real LogisticRegression that learns abnormal = steps below STEP_THRESHOLD."""
     spec = cohort.spec
     x = cohort.frame[spec.feature_names]
     y = (x["steps"] < STEP_THRESHOLD).astype(int)
@@ -61,9 +62,7 @@ def steps_classifier(cohort: Cohort) -> ClassifierBundle:
     return wrap_estimator(pipeline, spec, data_hash=cohort.data_hash)
 
 
-@pytest.fixture(scope="session")
-def world(tmp_path_factory: pytest.TempPathFactory) -> World:
-    out = tmp_path_factory.mktemp("world")
+def build_world(out: Path) -> World:
     files = write_demo(out, n=600, seed=1)
     spec = load_spec(files.spec)
     cohort = load_cohort(files.csv, spec)
@@ -74,3 +73,16 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
         plausibility=PlausibilityCheck(spec).fit(cohort.frame[spec.feature_names]),
     )
     return World(files.csv, files.spec, spec, cohort, bundle, verifiers)
+
+
+def save_world_model(world: World, out: Path) -> Path:
+    """Save the classifier as a bundle with a train/test split, as `cf-agent train` would."""
+    ids = world.cohort.frame[world.spec.id_column]
+    split = pd.DataFrame(
+        {
+            world.spec.id_column: ids,
+            "split": ["test" if i % 4 == 0 else "train" for i in range(len(ids))],
+        }
+    )
+    save_bundle(world.bundle, split, out)
+    return out
