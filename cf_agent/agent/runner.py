@@ -136,6 +136,15 @@ def _fingerprint(options: RunOptions, cohort: Cohort, prompt_hashes: list[str]) 
     return hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def _unfinished_run(audit: AuditStore, fingerprint: str, out: Path) -> str | None:
+    """The audit run that an interrupted `run` with these options and output started, if any."""
+    for run in reversed(audit.runs()):
+        same = run.config.get("fingerprint") == fingerprint and run.config.get("out") == str(out)
+        if same and run.status == "running":
+            return run.run_id
+    return None
+
+
 def _run_one(
     graph: Any, ctx: AgentContext, query: Query, k: int, max_rounds: int
 ) -> tuple[CFState, float]:
@@ -175,8 +184,8 @@ def run_agent(
     journal_path, checkpoint_path, meta_path = _state_paths(options.out)
     fingerprint = _fingerprint(options, cohort, [initial.sha256, revise.sha256])
 
-    meta: dict[str, Any] = {}
-    if meta_path.exists():
+    resuming = meta_path.exists()
+    if resuming:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         if meta.get("fingerprint") != fingerprint:
             raise OutputError(
@@ -189,6 +198,8 @@ def run_agent(
     else:
         journal_path.unlink(missing_ok=True)
         checkpoint_path.unlink(missing_ok=True)
+        # Written before anything else, so a kill at any later point resumes this run.
+        write_text_atomic(meta_path, json.dumps({"fingerprint": fingerprint}))
 
     queries = plan_queries(cohort, bundle, options.n)
     verifiers = build_verifiers(spec, bundle, cohort, options.model_dir, options.margin)
@@ -207,8 +218,8 @@ def run_agent(
     if options.api_key:
         audit.register_secret(options.api_key.get_secret_value())
     config_json = options.model_dump(mode="json", exclude={"api_key"})
-    if "run_id" in meta:
-        run_id = str(meta["run_id"])
+    run_id = _unfinished_run(audit, fingerprint, options.out) if resuming else None
+    if run_id is not None:
         audit.append(run_id, "run_resumed", {"fingerprint": fingerprint})
     else:
         run_id = audit.start_run(
@@ -223,9 +234,9 @@ def run_agent(
                 "spec_hash": spec.spec_hash(),
                 "classifier": bundle.metadata.model_dump(mode="json"),
                 "queries": len(queries),
+                "fingerprint": fingerprint,
             },
         )
-        write_text_atomic(meta_path, json.dumps({"run_id": run_id, "fingerprint": fingerprint}))
 
     ctx = AgentContext(
         spec=spec,
