@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -100,14 +99,18 @@ def run(
     ),
     prompt: Annotated[str, typer.Option(help="zero_shot | few_shot | path to .toml")] = "zero_shot",
     revise_prompt: Annotated[str, typer.Option(help="Template for revisions.")] = "revise",
-    k: Annotated[int, typer.Option(help="Diverse CFs wanted per person.")] = 1,
-    max_rounds: Annotated[int, typer.Option(help="LLM rounds before giving up.")] = 4,
+    k: Annotated[int, typer.Option(help="Diverse CFs wanted per person.", min=1, max=20)] = 1,
+    max_rounds: Annotated[
+        int, typer.Option(help="LLM rounds before giving up.", min=1, max=20)
+    ] = 4,
     refine: Annotated[bool, typer.Option(help="Deterministic refinement after LLM rounds.")] = True,
     hints: Annotated[
         bool, typer.Option(help="Tell the LLM which allowed moves raise p(desired) most.")
     ] = True,
-    n: Annotated[int | None, typer.Option(help="At most this many people.")] = None,
-    margin: Annotated[float, typer.Option(help="Required probability margin.")] = 0.0,
+    n: Annotated[int | None, typer.Option(help="At most this many people.", min=1)] = None,
+    margin: Annotated[
+        float, typer.Option(help="Required probability margin.", min=0.0, max=0.99)
+    ] = 0.0,
     audit_db: Annotated[Path | None, typer.Option("--audit", help="Audit log (SQLite).")] = None,
     base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible base URL.")] = None,
     api_key: Annotated[
@@ -368,11 +371,15 @@ def main() -> None:
         if exc.fix:
             err_console.print(f"[cyan]fix:[/] {exc.fix}", highlight=False)
         sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except typer.Abort:
         err_console.print("aborted")
         sys.exit(130)
+    except typer.TyperException as exc:  # usage errors: bad option values, unknown options
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            err_console.print(f"[red]error:[/] {exc.format_message()}", highlight=False)
+        sys.exit(exc.exit_code)

@@ -38,6 +38,13 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+def ensure_writable(path: Path | str) -> None:
+    """Fail now, not after an hour of work, if `path`'s directory cannot take a new file."""
+    with atomic_path(Path(path).with_name(f".{Path(path).name}.probe")) as tmp:
+        tmp.write_bytes(b"")
+    Path(path).with_name(f".{Path(path).name}.probe").unlink()
+
+
 def write_text_atomic(path: Path | str, text: str) -> None:
     """Write `text` to `path` atomically."""
     with atomic_path(path) as tmp:

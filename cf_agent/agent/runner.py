@@ -31,7 +31,7 @@ from cf_agent.audit.store import AuditStore
 from cf_agent.data.cohort import Cohort, load_cohort
 from cf_agent.data.spec import FeatureSpec, load_spec
 from cf_agent.errors import OutputError
-from cf_agent.fileio import write_text_atomic
+from cf_agent.fileio import ensure_writable, write_text_atomic
 from cf_agent.models.classifier import ClassifierBundle, load_bundle, load_split
 from cf_agent.models.llm.proposer import LLMProposer
 from cf_agent.models.proposer import Proposer
@@ -177,30 +177,15 @@ def run_agent(
 ) -> RunOutcome:
     """Run the verifier loop over every query; resumable; returns the summary."""
     check_output_path(options.out)
+    journal_path, checkpoint_path, meta_path = _state_paths(options.out)
+    resuming = meta_path.exists()
+    if not resuming and options.out.exists() and not options.overwrite:
+        raise OutputError(f"{options.out} already exists", "pass --overwrite or choose --out")
+    ensure_writable(options.out)
     spec = load_spec(options.spec)
     cohort = load_cohort(options.data, spec)
     bundle = load_bundle(options.model_dir, spec)
     initial, revise = load_prompt(options.prompt), load_prompt(options.revise_prompt)
-    journal_path, checkpoint_path, meta_path = _state_paths(options.out)
-    fingerprint = _fingerprint(options, cohort, [initial.sha256, revise.sha256])
-
-    resuming = meta_path.exists()
-    if resuming:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        if meta.get("fingerprint") != fingerprint:
-            raise OutputError(
-                f"an unfinished run with other options writes to {options.out}",
-                f"rerun with the same options to resume it, or delete {meta_path.name}, "
-                f"{journal_path.name} and {checkpoint_path.name} to start afresh",
-            )
-    elif options.out.exists() and not options.overwrite:
-        raise OutputError(f"{options.out} already exists", "pass --overwrite or choose --out")
-    else:
-        journal_path.unlink(missing_ok=True)
-        checkpoint_path.unlink(missing_ok=True)
-        # Written before anything else, so a kill at any later point resumes this run.
-        write_text_atomic(meta_path, json.dumps({"fingerprint": fingerprint}))
-
     queries = plan_queries(cohort, bundle, options.n)
     verifiers = build_verifiers(spec, bundle, cohort, options.model_dir, options.margin)
     if proposer is None:
@@ -212,6 +197,23 @@ def run_agent(
             concurrency=options.concurrency,
         )
         proposer = LLMProposer(backend, spec, initial, revise)
+    fingerprint = _fingerprint(options, cohort, [initial.sha256, revise.sha256])
+    if resuming:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if meta.get("fingerprint") != fingerprint:
+            raise OutputError(
+                f"an unfinished run with other options writes to {options.out}",
+                f"rerun with the same options to resume it, or delete {meta_path.name}, "
+                f"{journal_path.name} and {checkpoint_path.name} to start afresh",
+            )
+    else:
+        journal_path.unlink(missing_ok=True)
+        checkpoint_path.unlink(missing_ok=True)
+        # Written before anything else, so a kill at any later point resumes this run.
+        write_text_atomic(meta_path, json.dumps({"fingerprint": fingerprint}))
+
+    queries = plan_queries(cohort, bundle, options.n)
+    verifiers = build_verifiers(spec, bundle, cohort, options.model_dir, options.margin)
 
     audit_db = options.audit_db or options.out.parent / "audit.db"
     audit = AuditStore(audit_db)

@@ -452,8 +452,8 @@ def _open(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
         conn.execute("PRAGMA foreign_keys = ON")
+        migrate(conn)  # first: a foreign or newer file is refused before anything changes it
         conn.execute("PRAGMA journal_mode = WAL")
-        migrate(conn)
     except sqlite3.DatabaseError as exc:
         conn.close()
         if exc.sqlite_errorname == "SQLITE_NOTADB":
