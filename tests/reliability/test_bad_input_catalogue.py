@@ -110,18 +110,19 @@ def audit_case(content: Callable[[Path], None]) -> Setup:
 
 
 def foreign_db(path: Path) -> None:
-    with sqlite3.connect(path) as conn:
-        conn.execute("CREATE TABLE patients (id INTEGER)")
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("CREATE TABLE patients (id INTEGER)")
+    conn.close()
 
 
 def newer_db(path: Path) -> None:
     from cf_agent.audit.store import AuditStore
 
     AuditStore(path).close()
-    with sqlite3.connect(path) as conn:
-        conn.execute("INSERT INTO _migrations VALUES ('m999_from_the_future', '2030-01-01')")
-    with sqlite3.connect(path) as conn:
-        conn.execute("PRAGMA journal_mode = DELETE")  # one self-contained file to compare
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("INSERT INTO _migrations VALUES ('m999_from_the_future', '2030-01-01')")
+    conn.execute("PRAGMA journal_mode = DELETE")  # one self-contained file to compare
+    conn.close()
 
 
 def unwritable(b: Base, case: Path) -> list[str]:
