@@ -4,6 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 DEMO_DIR ?= demo_out
 DEMO_N ?= 20
+DEMO_ROUNDS ?= 2
 # llama.cpp's OpenAI-compatible server, for the openai: backend's tests: a lean CPU build.
 LLAMA_CMAKE_ARGS := -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
 	-DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_CURL=OFF -DGGML_OPENMP=OFF
@@ -35,7 +36,7 @@ demo: setup
 		--out $(DEMO_DIR)/model
 	$(VENV)/bin/cf-agent run --data $(DEMO_DIR)/data/demo.csv --spec $(DEMO_DIR)/data/demo.toml \
 		--classifier $(DEMO_DIR)/model --model embedded --n $(DEMO_N) \
-		--out $(DEMO_DIR)/results.jsonl --audit $(DEMO_DIR)/audit.db --overwrite
+		--max-rounds $(DEMO_ROUNDS) --out $(DEMO_DIR)/results.jsonl --audit $(DEMO_DIR)/audit.db --overwrite
 
 lint: setup-dev
 	$(VENV)/bin/ruff check .

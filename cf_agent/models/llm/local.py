@@ -23,12 +23,15 @@ from transformers import (
     PreTrainedModel,
     PreTrainedTokenizerBase,
 )
+from transformers.utils import logging as hf_logging
 
 from cf_agent.models.llm.base import ChatMessage, Generation
 from cf_agent.models.llm.constrained import JsonSchemaConstraint
 from cf_agent.models.llm.embedded import LocalModelError, embedded_model_dir
 
 EMBEDDED_MODEL_STRING = "embedded"
+# cf-agent shows its own progress; transformers' per-load bars would bury it.
+hf_logging.disable_progress_bar()
 
 
 def _local_source(model_path: str | Path) -> str:
