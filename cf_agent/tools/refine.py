@@ -3,9 +3,9 @@
 First, project the LLM's proposed change onto the constraints and walk along the same
 direction (shrinking or stretching it up to the allowed bounds) for the smallest step the
 classifier accepts. If no step does, complete it greedily: from the projected proposal, add the
-single allowed move that raises p(desired) most until the classifier flips, then shrink every
-change back toward the factual value as far as validity allows. Values that differ from the
-LLM's are marked with provenance "refine".
+single allowed move that raises p(desired) most until the classifier flips. Either way, then
+shrink every change back toward the factual value (reverting it entirely where possible) as far
+as validity allows. Values that differ from the LLM's are marked with provenance "refine".
 """
 
 from __future__ import annotations
@@ -123,10 +123,11 @@ def refine(
     query: Mapping[str, Any],
     proposal: Mapping[str, Any],
 ) -> dict[str, Any] | None:
-    """Walk along the proposal's direction; failing that, complete it greedily."""
-    return refine_along(spec, classifier_check, query, proposal) or complete_greedily(
-        spec, classifier_check, query, proposal
-    )
+    """Walk along the proposal's direction, or complete it greedily; then drop needless changes."""
+    point = refine_along(spec, classifier_check, query, proposal)
+    if point is not None:
+        return _shrink(spec, classifier_check, query, point)
+    return complete_greedily(spec, classifier_check, query, proposal)
 
 
 def provenance(
