@@ -336,3 +336,32 @@ def test_cli_writes_the_table_with_default_thresholds(tmp_path: Path) -> None:
         "aireadi-log.csv",
     }
     assert len(load_cohort(tmp_path / "o" / "aireadi.csv", demo_spec("glucose"))) == 3
+
+
+def test_adapter_output_runs_through_the_agent_unchanged(tmp_path: Path) -> None:
+    """AI-READI table -> `cf-agent train` -> `run_agent`, exactly as for the demo cohort."""
+    from scripted import ScriptedBackend, more_steps
+
+    from cf_agent.agent.runner import RunOptions, run_agent
+    from cf_agent.models.llm.proposer import LLMProposer
+    from cf_agent.prompts.render import load_prompt
+    from cf_agent.services import train_and_save
+
+    _write_cohort(tmp_path / "dataset", n=60)
+    files = write_aireadi(tmp_path / "dataset", tmp_path / "out", SMALL)
+    train_and_save(files.csv, files.spec, tmp_path / "model", "logreg", 0.25, 0)
+    spec = load_spec(files.spec)
+    proposer = LLMProposer(
+        ScriptedBackend([more_steps(2000)]), spec, load_prompt("zero_shot"), load_prompt("revise")
+    )
+    outcome = run_agent(
+        RunOptions(
+            data=files.csv, spec=files.spec, model_dir=tmp_path / "model",
+            out=tmp_path / "r.jsonl", n=3, max_rounds=1, model="scripted",
+        ),
+        proposer=proposer,
+    )  # fmt: skip
+    lines = (tmp_path / "r.jsonl").read_text(encoding="utf-8").splitlines()
+    assert outcome.summary.queries == len(lines) >= 1
+    if outcome.summary.returned_cfs:
+        assert outcome.summary.returned_validity == 1.0
