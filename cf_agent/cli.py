@@ -365,7 +365,7 @@ def audit_verify(db: Annotated[Path, typer.Option(help="Audit log (SQLite).")]) 
 def main() -> None:
     """Console entry point: CfAgentError -> message, fix and its exit code; no traceback."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # typer.Exit(n) comes back as n here
     except CfAgentError as exc:
         err_console.print(f"[red]error:[/] {exc.message}", highlight=False)
         if exc.fix:
@@ -383,3 +383,5 @@ def main() -> None:
         else:
             err_console.print(f"[red]error:[/] {exc.format_message()}", highlight=False)
         sys.exit(exc.exit_code)
+    if isinstance(code, int) and code:
+        sys.exit(code)

@@ -492,3 +492,25 @@ def test_concurrent_processes_never_fork_the_chain(tmp_path: Path) -> None:
     for worker in (0, 1):
         mine = [e.payload["i"] for e in events if e.payload.get("worker") == worker]
         assert mine == list(range(200))
+
+
+def test_cli_audit_verify_reports_the_first_broken_link(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "audit.db"
+    with AuditStore(path) as opened:
+        fill(opened, 4)
+    ok = subprocess.run(
+        [sys.executable, "-m", "cf_agent", "audit", "verify", "--db", str(path)],
+        capture_output=True, text=True, timeout=120, env={"COLUMNS": "200", "PATH": "/usr/bin"},
+    )  # fmt: skip
+    assert ok.returncode == 0 and "chain intact" in ok.stdout
+    with raw_without_triggers(path) as raw:
+        raw.execute("UPDATE events SET payload_json = '{\"i\": 99}' WHERE id = 3")
+    broken = subprocess.run(
+        [sys.executable, "-m", "cf_agent", "audit", "verify", "--db", str(path)],
+        capture_output=True, text=True, timeout=120, env={"COLUMNS": "200", "PATH": "/usr/bin"},
+    )  # fmt: skip
+    assert broken.returncode == 11
+    assert "broken chain" in broken.stderr and "event 3" in broken.stderr
