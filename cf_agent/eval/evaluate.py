@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+import pandas as pd
 from pydantic import BaseModel, Field, SecretStr
 from threadpoolctl import threadpool_limits
 
@@ -105,9 +106,13 @@ def _slug(method: str) -> str:
 
 
 def _fingerprint(options: EvalOptions, cohort: Cohort, bundle: ClassifierBundle) -> str:
+    # Paths, methods and speed settings may change between calls; what shapes results may not.
     keyed = options.model_dump(
         mode="json",
-        exclude={"data", "spec", "model_dir", "out", "methods", "overwrite", "command", "api_key"},
+        exclude={
+            *("data", "spec", "model_dir", "out", "methods", "overwrite", "command", "api_key"),
+            *("batch_size", "concurrency"),
+        },
     )
     keyed.update(
         data_hash=cohort.data_hash,
@@ -139,7 +144,8 @@ def _prepare_out(options: EvalOptions, fingerprint: str) -> None:
     write_text_atomic(meta, json.dumps({"fingerprint": fingerprint}, indent=2) + "\n")
 
 
-def _train_frame(spec: FeatureSpec, cohort: Cohort, model_dir: Path) -> Any:
+def _train_frame(spec: FeatureSpec, cohort: Cohort, model_dir: Path) -> pd.DataFrame:
+    """The rows the classifier was trained on (its saved split): the baselines' data."""
     split = load_split(model_dir)
     train_ids = set(split.loc[split["split"] == "train", spec.id_column].astype(str))
     frame = cohort.frame

@@ -161,6 +161,11 @@ class BaselineProposer(ABC):
         return [p for p in proposals if p is not None]
 
     def _propose_one(self, row: dict[str, Any], query_id: str, count: int) -> list[Proposal]:
+        """`count` proposals for one person: the CFs found, then errors for the missing ones.
+
+        The global `random` and NumPy generators are seeded per person first: the libraries
+        draw from them, not from a generator of their own.
+        """
         seed = row_seed(self.seed, query_id)
         random.seed(seed)
         np.random.seed(seed)
@@ -169,7 +174,7 @@ class BaselineProposer(ABC):
         rows: list[dict[str, Any]] = []
         try:
             with search_context(), self.model.time_limit(self.time_limit_s):
-                rows = self._search(dict(row), count, seed)
+                rows = [plain_row(self.spec, r) for r in self._search(dict(row), count, seed)]
         except Exception as exc:  # a library failure is this row's result, not the run's end
             # Libraries may wrap the deadline error in their own; the clock tells which it was.
             timed_out = time.perf_counter() - started >= self.time_limit_s
@@ -184,7 +189,7 @@ class BaselineProposer(ABC):
             error = f"{self.name} found no counterfactual"
         out = [
             Proposal(
-                values=plain_row(self.spec, values),
+                values=values,
                 source=self.name,
                 raw_output=f"{self.name}: {i + 1} of {len(rows)} counterfactuals",
                 latency_s=seconds,
