@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from cf_agent.errors import CfAgentError
@@ -367,9 +368,9 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)  # typer.Exit(n) comes back as n here
     except CfAgentError as exc:
-        err_console.print(f"[red]error:[/] {exc.message}", highlight=False)
+        err_console.print(f"[red]error:[/] {escape(exc.message)}", highlight=False)
         if exc.fix:
-            err_console.print(f"[cyan]fix:[/] {exc.fix}", highlight=False)
+            err_console.print(f"[cyan]fix:[/] {escape(exc.fix)}", highlight=False)
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

@@ -88,3 +88,10 @@ def test_bad_input_exits_with_its_code_and_a_fix(
     assert "fix:" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (trained / "r.jsonl").exists() and not (trained / "m2").exists()
+
+
+def test_error_text_with_brackets_is_printed_verbatim(trained: Path) -> None:
+    """Rich markup must not eat `[@<peft adapter path>]` in the list of model forms."""
+    result = cli(*run_args(trained, "--model", "nonsense", "--out", trained / "x.jsonl"))
+    assert result.returncode == 10
+    assert "hf:<model id or path>[@<peft adapter path>]" in result.stderr
