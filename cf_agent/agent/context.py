@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,19 +29,23 @@ class AgentContext:
     hints: bool = True
     exemplars: list[tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=list)
     max_exemplars: int = 3
+    # Parallel queries share one audit connection: their writes take turns.
+    _audit_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def log(self, event_type: str, query_id: str, payload: dict[str, Any]) -> None:
         if self.audit is not None:
-            self.audit.append(self.run_id, event_type, payload, query_id=query_id)
+            with self._audit_lock:
+                self.audit.append(self.run_id, event_type, payload, query_id=query_id)
 
     def log_outcome(self, event_type: str, query_id: str, payload: dict[str, Any]) -> None:
         """Log a query's final event once, even if a crash makes the finish node run again."""
         if self.audit is None:
             return
-        for done in ("accepted", "gave_up"):
-            if self.audit.events(run_id=self.run_id, type=done, query_id=query_id, limit=1):
-                return
-        self.audit.append(self.run_id, event_type, payload, query_id=query_id)
+        with self._audit_lock:
+            for done in ("accepted", "gave_up"):
+                if self.audit.events(run_id=self.run_id, type=done, query_id=query_id, limit=1):
+                    return
+            self.audit.append(self.run_id, event_type, payload, query_id=query_id)
 
 
 def context_of(config: RunnableConfig) -> AgentContext:

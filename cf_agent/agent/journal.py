@@ -2,6 +2,8 @@
 
 Each line is flushed and fsynced before the next query starts, so a SIGKILL loses at most the
 query in flight. A torn last line (killed mid-write) is cut off when the journal reopens.
+With `keep_records=False` only each line's place in the file stays in memory, so a batch of
+millions of rows runs in flat memory and `read` fetches a record when it is written out.
 """
 
 from __future__ import annotations
@@ -15,39 +17,63 @@ from typing import Any
 class ResultJournal:
     """Completed query records, keyed by query id; appending a known id is refused."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, keep_records: bool = True) -> None:
         self.path = path
+        self.keep_records = keep_records
         self.records: dict[str, dict[str, Any]] = {}
+        self._places: dict[str, tuple[int, int]] = {}
         if path.exists():
             self._load()
 
+    def _remember(self, record: dict[str, Any], start: int, length: int) -> None:
+        query_id = str(record["query_id"])
+        self._places[query_id] = (start, length)
+        if self.keep_records:
+            self.records[query_id] = record
+
     def _load(self) -> None:
-        data = self.path.read_bytes()
         good_end = 0
-        for line in data.splitlines(keepends=True):
-            if not line.endswith(b"\n"):
-                break
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                break
-            self.records[str(record["query_id"])] = record
-            good_end += len(line)
-        if good_end != len(data):
+        with self.path.open("rb") as handle:
+            for line in handle:
+                if not line.endswith(b"\n"):
+                    break
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    break
+                self._remember(record, good_end, len(line))
+                good_end += len(line)
+            size = handle.seek(0, os.SEEK_END)
+        if good_end != size:
             with self.path.open("r+b") as handle:
                 handle.truncate(good_end)
 
     def __contains__(self, query_id: str) -> bool:
-        return query_id in self.records
+        return query_id in self._places
+
+    def __len__(self) -> int:
+        return len(self._places)
+
+    def read(self, query_id: str) -> dict[str, Any]:
+        """One record, from memory or from its line in the file."""
+        if self.keep_records:
+            return self.records[query_id]
+        start, length = self._places[query_id]
+        with self.path.open("rb") as handle:
+            handle.seek(start)
+            record: dict[str, Any] = json.loads(handle.read(length))
+        return record
 
     def append(self, record: dict[str, Any]) -> None:
         query_id = str(record["query_id"])
-        if query_id in self.records:
+        if query_id in self._places:
             raise ValueError(f"query {query_id} is already in {self.path}")
         line = json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n"
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        data = line.encode()
         with self.path.open("ab") as handle:
-            handle.write(line.encode())
+            start = handle.tell()
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        self.records[query_id] = record
+        self._remember(record, start, len(data))

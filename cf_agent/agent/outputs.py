@@ -1,9 +1,14 @@
-"""Write run results as JSONL (full records), or CSV / Parquet (one row per counterfactual)."""
+"""Write run results as JSONL (full records), or CSV / Parquet (one row per counterfactual).
+
+JSONL and CSV are written as the records stream past, in chunks, so memory stays flat in the
+number of rows; Parquet, a columnar format, builds its table once at the end.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +19,7 @@ from cf_agent.errors import OutputError
 from cf_agent.fileio import atomic_path
 
 OUTPUT_SUFFIXES = (".jsonl", ".csv", ".parquet")
+CHUNK_RECORDS = 1000
 
 
 def check_output_path(path: Path) -> None:
@@ -56,16 +62,42 @@ def flat_rows(spec: FeatureSpec, records: Iterable[dict[str, Any]]) -> list[dict
     return rows
 
 
-def write_results(spec: FeatureSpec, records: list[dict[str, Any]], path: Path) -> None:
+def _chunks(records: Iterable[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    iterator = iter(records)
+    while chunk := list(islice(iterator, CHUNK_RECORDS)):
+        yield chunk
+
+
+def _write_csv(spec: FeatureSpec, records: Iterable[dict[str, Any]], tmp: Path) -> None:
+    """CSV in chunks; the columns are the union seen so far, fixed by the first chunk."""
+    columns: list[str] | None = None
+    with tmp.open("w", encoding="utf-8", newline="") as handle:
+        for chunk in _chunks(records):
+            frame = pd.DataFrame(flat_rows(spec, chunk))
+            if columns is None:
+                columns = flat_columns(spec, frame.columns)
+            frame.reindex(columns=columns).to_csv(handle, index=False, header=handle.tell() == 0)
+        if columns is None:
+            handle.write(",".join(flat_columns(spec, [])) + "\n")
+
+
+def flat_columns(spec: FeatureSpec, seen: Iterable[str]) -> list[str]:
+    """Every column a flat row may have, in a stable order (CSV chunks share one header)."""
+    base = ["query_id", "status", "rounds", "llm_calls", "seconds", "cf_index", "source"]
+    base += ["changes", "refined_features"]
+    scores = [f"{check}_score" for check in ("classifier", "actionability", "plausibility")]
+    scores += sorted(c for c in seen if c.endswith("_score") and c not in scores)
+    return base + scores + [f"cf_{name}" for name in spec.feature_names]
+
+
+def write_results(spec: FeatureSpec, records: Iterable[dict[str, Any]], path: Path) -> None:
     check_output_path(path)
     with atomic_path(path) as tmp:
         if path.suffix == ".jsonl":
-            tmp.write_text(
-                "".join(json.dumps(r, allow_nan=False) + "\n" for r in records), encoding="utf-8"
-            )
+            with tmp.open("w", encoding="utf-8") as handle:
+                for record in records:
+                    handle.write(json.dumps(record, allow_nan=False) + "\n")
+        elif path.suffix == ".csv":
+            _write_csv(spec, records, tmp)
         else:
-            frame = pd.DataFrame(flat_rows(spec, records))
-            if path.suffix == ".csv":
-                frame.to_csv(tmp, index=False)
-            else:
-                frame.to_parquet(tmp, index=False)
+            pd.DataFrame(flat_rows(spec, records)).to_parquet(tmp, index=False)

@@ -1,18 +1,22 @@
 """`cf-agent run` as a service: plan the queries, run the graph per query, resume after a kill.
 
-Crash safety: finished queries go to a fsynced JSONL journal beside the output; the graph's
-per-query progress goes to LangGraph's SQLite checkpointer. A rerun with the same options skips
-journalled queries and resumes the one in flight from its last checkpoint. The final output is
-written atomically at the end, and only then are the journal and checkpoints removed.
+Queries run in parallel worker threads (as many as the backend batches or serves at once);
+their proposals meet in one batched call (batching.py). Crash safety: finished queries go to a
+fsynced JSONL journal beside the output; the graph's per-query progress goes to LangGraph's
+SQLite checkpointer. A rerun with the same options skips journalled queries and resumes those
+in flight from their last checkpoints. The final output streams from the journal, atomically,
+at the end, and only then are the journal and checkpoints removed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import queue
 import sqlite3
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +24,7 @@ import numpy as np
 from langgraph.checkpoint.sqlite import SqliteSaver
 from pydantic import BaseModel, Field, SecretStr
 
+from cf_agent.agent.batching import BatchingProposer
 from cf_agent.agent.context import AgentContext
 from cf_agent.agent.graph import build_graph
 from cf_agent.agent.journal import ResultJournal
@@ -170,6 +175,52 @@ def _run_one(
     return state, time.perf_counter() - started
 
 
+def _run_parallel(
+    graph: Any,
+    ctx: AgentContext,
+    batching: BatchingProposer,
+    todo: list[Query],
+    options: RunOptions,
+    workers: int,
+) -> Iterator[tuple[Query, CFState, float]]:
+    """Run the queries on `workers` threads; yield each as it finishes (journalled by the caller).
+
+    Workers are daemon threads: on Ctrl-C or an error the caller stops consuming, no new query
+    starts, and a rerun resumes every query in flight from its checkpoint.
+    """
+    pending: queue.SimpleQueue[Query] = queue.SimpleQueue()
+    for query in todo:
+        pending.put(query)
+    finished: queue.SimpleQueue[tuple[Query, CFState, float] | BaseException] = queue.SimpleQueue()
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            while not stop.is_set():
+                query = pending.get_nowait()
+                state, seconds = _run_one(graph, ctx, query, options.k, options.max_rounds)
+                finished.put((query, state, seconds))
+        except queue.Empty:
+            pass
+        except BaseException as exc:
+            finished.put(exc)
+        finally:
+            batching.retire_worker()
+
+    started = min(workers, len(todo))
+    batching.add_workers(started)
+    for _ in range(started):
+        threading.Thread(target=work, name="cf-agent-query", daemon=True).start()
+    try:
+        for _ in todo:
+            item = finished.get()
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+
+
 def run_agent(
     options: RunOptions,
     proposer: Proposer | None = None,
@@ -212,9 +263,6 @@ def run_agent(
         # Written before anything else, so a kill at any later point resumes this run.
         write_text_atomic(meta_path, json.dumps({"fingerprint": fingerprint}))
 
-    queries = plan_queries(cohort, bundle, options.n)
-    verifiers = build_verifiers(spec, bundle, cohort, options.model_dir, options.margin)
-
     audit_db = options.audit_db or options.out.parent / "audit.db"
     audit = AuditStore(audit_db)
     if options.api_key:
@@ -240,9 +288,11 @@ def run_agent(
             },
         )
 
+    workers = max(1, getattr(proposer, "parallel_queries", 1) // options.k)
+    batching = BatchingProposer(proposer, max_batch=workers * options.k)
     ctx = AgentContext(
         spec=spec,
-        proposer=proposer,
+        proposer=batching,
         verifiers=verifiers,
         model=bundle,
         audit=audit,
@@ -250,26 +300,29 @@ def run_agent(
         refine=options.refine,
         hints=options.hints,
     )
-    journal = ResultJournal(journal_path)
+    journal = ResultJournal(journal_path, keep_records=False)
     resumed = sum(q.query_id in journal for q in queries)
+    todo = [q for q in queries if q.query_id not in journal]
     conn = sqlite3.connect(checkpoint_path, check_same_thread=False)
+    started = time.perf_counter()
     try:
         graph = build_graph(SqliteSaver(conn))
-        for done, query in enumerate(queries, start=1):
-            if query.query_id in journal:
-                continue
-            state, seconds = _run_one(graph, ctx, query, options.k, options.max_rounds)
+        finished = _run_parallel(graph, ctx, batching, todo, options, workers)
+        for done, (_query, state, seconds) in enumerate(finished, start=resumed + 1):
             record = result_record(spec, state, seconds)
             journal.append(record)
             if progress is not None:
                 progress(done, len(queries), record)
-        records = [journal.records[q.query_id] for q in queries]
-        write_results(spec, records, options.out)
+        wall = time.perf_counter() - started
+        write_results(spec, (journal.read(q.query_id) for q in queries), options.out)
+        summary = summarize(
+            (journal.read(q.query_id) for q in queries),
+            wall_seconds=wall if todo else None,
+        )
         audit.finish_run(run_id, "completed")
     finally:
         conn.close()
         audit.close()
-    summary = summarize(records)
     for path in (journal_path, checkpoint_path, meta_path):
         path.unlink(missing_ok=True)
     return RunOutcome(

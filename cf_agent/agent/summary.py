@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -27,47 +27,67 @@ class RunSummary(BaseModel):
     mean_llm_calls: float = Field(description="Mean LLM calls per query.")
     mean_plausibility: float = Field(description="Mean plausibility score of returned CFs.")
     mean_sparsity: float = Field(description="Mean number of features changed per returned CF.")
-    median_seconds_per_cf: float = Field(description="Median wall time per verified CF.")
+    median_seconds_per_cf: float = Field(
+        description="Median over queries of a query's wall time / its verified CFs (latency)."
+    )
+    wall_seconds_per_cf: float | None = Field(
+        default=None,
+        description="The run's wall time / verified CFs (throughput: parallel queries overlap).",
+    )
 
 
 def _mean(values: Sequence[float]) -> float:
     return float(statistics.fmean(values)) if values else float("nan")
 
 
-def summarize(records: Sequence[dict[str, Any]]) -> RunSummary:
-    cfs = [cf for r in records for cf in r["counterfactuals"]]
-    llm_props = sum(r["llm_proposals"] for r in records)
-    per_cf_time = [
-        r["seconds"] / len(r["counterfactuals"]) for r in records if r["counterfactuals"]
-    ]
-    n = len(records)
+def _ratio(part: float, whole: float) -> float:
+    return part / whole if whole else float("nan")
+
+
+def summarize(records: Iterable[dict[str, Any]], wall_seconds: float | None = None) -> RunSummary:
+    """One pass over the records (they may stream from disk); only scalars are kept."""
+    n = succeeded = llm_succeeded = first_valid = 0
+    llm_props = llm_valid = parse_failures = 0
+    rounds = llm_calls = 0.0
+    cfs = valid_cfs = refined = changed = 0
+    plausibility: list[float] = []
+    per_cf_time: list[float] = []
+    for r in records:
+        n += 1
+        found = r["counterfactuals"]
+        succeeded += bool(found)
+        llm_succeeded += any(cf["source"] != "refine" for cf in found)
+        first_valid += bool(r["first_proposal_valid"])
+        llm_props += r["llm_proposals"]
+        llm_valid += r["llm_valid"]
+        parse_failures += r["parse_failures"]
+        rounds += r["rounds"]
+        llm_calls += r["llm_calls"]
+        if found:
+            per_cf_time.append(r["seconds"] / len(found))
+        for cf in found:
+            cfs += 1
+            valid_cfs += all(v["passed"] for v in cf["verdicts"].values())
+            refined += cf["source"] == "refine"
+            changed += len(cf["changes"])
+            if "plausibility" in cf["verdicts"]:
+                plausibility.append(cf["verdicts"]["plausibility"]["score"])
     return RunSummary(
         queries=n,
-        success_rate=_mean([bool(r["counterfactuals"]) for r in records]),
-        returned_cfs=len(cfs),
-        returned_validity=_mean([all(v["passed"] for v in cf["verdicts"].values()) for cf in cfs]),
-        llm_only_success_rate=_mean(
-            [any(cf["source"] != "refine" for cf in r["counterfactuals"]) for r in records]
-        ),
-        first_proposal_validity=_mean([r["first_proposal_valid"] for r in records]),
-        llm_proposal_validity=(sum(r["llm_valid"] for r in records) / llm_props)
-        if llm_props
-        else float("nan"),
-        parse_failure_rate=(sum(r["parse_failures"] for r in records) / llm_props)
-        if llm_props
-        else float("nan"),
-        refined_share=_mean([cf["source"] == "refine" for cf in cfs]),
-        mean_rounds=_mean([r["rounds"] for r in records]),
-        mean_llm_calls=_mean([r["llm_calls"] for r in records]),
-        mean_plausibility=_mean(
-            [
-                cf["verdicts"]["plausibility"]["score"]
-                for cf in cfs
-                if "plausibility" in cf["verdicts"]
-            ]
-        ),
-        mean_sparsity=_mean([len(cf["changes"]) for cf in cfs]),
+        success_rate=_ratio(succeeded, n),
+        returned_cfs=cfs,
+        returned_validity=_ratio(valid_cfs, cfs),
+        llm_only_success_rate=_ratio(llm_succeeded, n),
+        first_proposal_validity=_ratio(first_valid, n),
+        llm_proposal_validity=_ratio(llm_valid, llm_props),
+        parse_failure_rate=_ratio(parse_failures, llm_props),
+        refined_share=_ratio(refined, cfs),
+        mean_rounds=_ratio(rounds, n),
+        mean_llm_calls=_ratio(llm_calls, n),
+        mean_plausibility=_mean(plausibility),
+        mean_sparsity=_ratio(changed, cfs),
         median_seconds_per_cf=float(statistics.median(per_cf_time))
         if per_cf_time
         else float("nan"),
+        wall_seconds_per_cf=_ratio(wall_seconds, cfs) if wall_seconds is not None else None,
     )

@@ -207,7 +207,8 @@ def _utc_now() -> str:
 
 
 class AuditStore:
-    """One connection to an audit log file; open one store per thread or process.
+    """One connection to an audit log file; one per process, or one per thread unless the
+    threads take turns (the agent's parallel queries log through AgentContext's lock).
 
     Appends from several processes are safe: each takes the write lock (BEGIN IMMEDIATE) before
     reading the chain's last hash, so the chain never forks.
@@ -443,7 +444,10 @@ def _open(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
         )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None)
+        # Threads may share a store if they serialise their calls (AgentContext does).
+        conn = sqlite3.connect(
+            path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
+        )
     except (OSError, sqlite3.Error) as exc:
         raise AuditError(
             f"cannot open audit log {path}: {exc}",

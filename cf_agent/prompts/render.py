@@ -144,6 +144,17 @@ def features_json(spec: FeatureSpec, row: Mapping[str, Any]) -> str:
     return json.dumps({name: _plain(row.get(name)) for name in spec.feature_names})
 
 
+def changes_json(spec: FeatureSpec, row: Mapping[str, Any], cf: Mapping[str, Any]) -> str:
+    """Only the features a CF changes, JSON-encoded: the compact form answers take too."""
+    return json.dumps(
+        {
+            name: _plain(cf.get(name))
+            for name in spec.feature_names
+            if name in cf and _plain(cf.get(name)) != _plain(row.get(name))
+        }
+    )
+
+
 def _plain(value: Any) -> Any:
     if hasattr(value, "item"):
         value = value.item()
@@ -167,11 +178,11 @@ def prompt_values(
     mutable = [f.name for f in spec.features if f.actionability != "immutable"]
     avoid_block = ""
     if avoid:
-        listed = "\n".join(features_json(spec, cf) for cf in avoid)
+        listed = "\n".join(changes_json(spec, row, cf) for cf in avoid)
         avoid_block = f"\nAlready accepted (propose a different change):\n{listed}\n"
     exemplar_block = (
         "\n".join(
-            f"person: {features_json(spec, q)}\nchanged to: {features_json(spec, cf)}"
+            f"person: {features_json(spec, q)}\nchanges: {changes_json(spec, q, cf)}"
             for q, cf in exemplars
         )
         or "(none yet)"
@@ -190,7 +201,7 @@ def prompt_values(
         "avoid_block": avoid_block,
         "mutable_names": ", ".join(mutable),
         "exemplar_block": exemplar_block,
-        "previous_json": features_json(spec, previous) if previous else "(no valid JSON)",
+        "previous_json": changes_json(spec, row, previous) if previous else "(no valid JSON)",
         "feedback": feedback or "(none)",
         "hint_block": hint_block,
     }

@@ -48,7 +48,7 @@ def test_schema_lists_mutable_features_in_spec_order_then_rationale() -> None:
     schema = counterfactual_json_schema(small_spec())
 
     assert list(schema["properties"]) == ["bmi", "steps", "smoker", "diet", "rationale"]
-    assert schema["required"] == list(schema["properties"])
+    assert schema["required"] == ["rationale"]  # compact: only changed features are named
     assert schema["additionalProperties"] is False
     props = schema["properties"]
     assert (props["bmi"]["type"], props["bmi"]["minimum"], props["bmi"]["maximum"]) == (
@@ -75,6 +75,7 @@ def test_schema_is_valid_json_schema_that_rejects_bad_answers() -> None:
     jsonschema.Draft202012Validator.check_schema(schema)
 
     jsonschema.validate(ANSWER, schema)
+    jsonschema.validate({"steps": 9000, "rationale": "walk more"}, schema)  # compact answer
     for bad in (
         {**ANSWER, "bmi": 61},
         {**ANSWER, "steps": 2.5},

@@ -32,8 +32,14 @@ RETRIES = 2
 
 
 def proposer_for(world: World, url: str, timeout_s: float = 1.0) -> LLMProposer:
+    """One request at a time: the server answers its script in arrival order."""
     backend = OpenAIBackend(
-        model="misbehave", base_url=url, timeout_s=timeout_s, max_retries=RETRIES, backoff_s=0.01
+        model="misbehave",
+        base_url=url,
+        timeout_s=timeout_s,
+        max_retries=RETRIES,
+        backoff_s=0.01,
+        concurrency=1,
     )
     return LLMProposer(backend, world.spec, load_prompt("zero_shot"), load_prompt("revise"))
 

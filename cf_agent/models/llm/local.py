@@ -143,6 +143,11 @@ class TransformersBackend:
         self.eos_token_ids_ = _eos_token_ids(self.model_, self.tokenizer_)
         self.constraint_ = JsonSchemaConstraint(self.tokenizer_, self.eos_token_ids_)
 
+    @property
+    def parallel_queries(self) -> int:
+        """How many queries the agent should run at once: one padded batch's worth."""
+        return self.batch_size
+
     @classmethod
     def embedded(cls, **kwargs: Any) -> TransformersBackend:
         """The embedded SmolLM2-135M-Instruct, converted from its GGUF on first use."""

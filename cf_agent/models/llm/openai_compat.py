@@ -83,6 +83,11 @@ class OpenAIBackend:
             f"temperature={self.temperature})"
         )
 
+    @property
+    def parallel_queries(self) -> int:
+        """How many queries the agent should run at once: as many as may be in flight."""
+        return self.concurrency
+
     def generate(
         self,
         conversations: Sequence[Sequence[ChatMessage]],

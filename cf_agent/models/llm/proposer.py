@@ -32,6 +32,8 @@ class LLMProposer:
         self.max_new_tokens = max_new_tokens
         self.name = backend.model_string
         self.json_schema = counterfactual_json_schema(spec)
+        # Backends that batch or serve concurrently say how many queries to run at once.
+        self.parallel_queries: int = getattr(backend, "parallel_queries", 1)
 
     def render(self, request: CFRequest) -> tuple[PromptTemplate, list[ChatMessage]]:
         template = self.revise if request.feedback else self.initial

@@ -33,7 +33,11 @@ def _feature_schema(feature: Feature) -> dict[str, Any]:
 
 
 def counterfactual_json_schema(spec: FeatureSpec) -> dict[str, Any]:
-    """Changeable features in spec order (typed, ranged), then a short rationale; all required."""
+    """Changeable features in spec order (typed, ranged, optional), then a required rationale.
+
+    Compact by design: an answer names only the features it changes (parse_answer keeps the
+    person's other values), so a sparse CF costs a few dozen tokens instead of the whole row.
+    """
     properties = {
         f.name: _feature_schema(f) for f in spec.features if f.actionability != "immutable"
     }
@@ -45,7 +49,7 @@ def counterfactual_json_schema(spec: FeatureSpec) -> dict[str, Any]:
     return {
         "type": "object",
         "properties": properties,
-        "required": list(properties),
+        "required": ["rationale"],
         "additionalProperties": False,
     }
 
