@@ -1,0 +1,13 @@
+"""`cf-agent augment`: does adding verified CFs recover the F1 lost when minority labels are scarce?
+
+scenarios.py draws the scarce training sets, generate.py the CF rows toward the minority class,
+arms.py builds and scores each arm's training set, summary.py computes recovery and gain,
+report.py writes the table, figure and rows, study.py runs (and resumes) it all.
+Definitions: docs/augmentation.md.
+"""
+
+from __future__ import annotations
+
+from cf_agent.augment.study import AugmentOptions, AugmentOutcome, run_study
+
+__all__ = ["AugmentOptions", "AugmentOutcome", "run_study"]

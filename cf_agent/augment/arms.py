@@ -1,0 +1,153 @@
+"""The study's arms: how each training set is built, and how its classifier is scored.
+
+Every arm trains the same pipeline (`build_pipeline`: kind and seed fixed per seed) and is
+scored on the same untouched test split. Arms: `scarce` (the scarce rows alone), `full` (the
+whole training split: the ceiling), `smote` and `oversample` (imbalanced-learn), and
+`cf:<method>` (scarce rows plus verified counterfactuals labelled with the minority class).
+
+SMOTE handles the categorical columns as SMOTE-NC does (the majority category among the
+neighbours, never an interpolated category); bool flags count as categorical so they stay 0/1.
+Neighbours are searched on standardised numbers (raw units would let steps/day decide every
+neighbour), and the interpolated rows are mapped back to raw units; int features are rounded.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import balanced_accuracy_score, f1_score, roc_auc_score
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
+
+from cf_agent.data.spec import FeatureSpec
+from cf_agent.models.classifier import ModelKind, build_pipeline
+
+ARM_SCARCE = "scarce"
+ARM_FULL = "full"
+RESAMPLING_ARMS = ("smote", "oversample")
+CF_ARM_PREFIX = "cf:"
+MAX_SMOTE_NEIGHBOURS = 5
+
+Resampler = Literal["smote", "oversample"]
+OversampleMode = Literal["match", "balance"]
+
+
+def cf_arm(method: str) -> str:
+    """The arm name of a CF method: 'cf:dice-random'."""
+    return CF_ARM_PREFIX + method
+
+
+def training_columns(spec: FeatureSpec) -> list[str]:
+    return [*spec.feature_names, spec.label]
+
+
+def fit_classifier(spec: FeatureSpec, kind: ModelKind, seed: int, train: pd.DataFrame) -> Pipeline:
+    """The cf-agent pipeline fitted on `train` (features and label); one thread (small data)."""
+    pipeline = build_pipeline(spec, kind, seed)
+    with threadpool_limits(limits=1):
+        pipeline.fit(train[spec.feature_names], train[spec.label].to_numpy())
+    return pipeline
+
+
+def score_classifier(
+    model: Any, spec: FeatureSpec, test: pd.DataFrame, minority: int
+) -> dict[str, float]:
+    """Test F1 of the minority class, ROC-AUC (minority vs rest; one-vs-rest for more classes)
+    and balanced accuracy."""
+    labels = test[spec.label].to_numpy()
+    with threadpool_limits(limits=1):
+        proba = np.asarray(model.predict_proba(test[spec.feature_names]), dtype=float)
+    classes = np.asarray(model.classes_)
+    predicted = classes[np.argmax(proba, axis=1)]
+    if len(classes) == 2:
+        auc = roc_auc_score(labels == minority, proba[:, list(classes).index(minority)])
+    else:
+        auc = roc_auc_score(labels, proba, multi_class="ovr", labels=classes)
+    return {
+        "f1_minority": float(
+            f1_score(labels, predicted, labels=[minority], average="macro", zero_division=0)
+        ),
+        "roc_auc": float(auc),
+        "balanced_accuracy": float(balanced_accuracy_score(labels, predicted)),
+    }
+
+
+def synthetic_count(
+    mode: OversampleMode, train: pd.DataFrame, label: str, minority: int, cf_target: int
+) -> int:
+    """Rows SMOTE / oversampling add: as many as the CF arms aim for, or up to balance."""
+    if mode == "match":
+        return cf_target
+    counts = train[label].value_counts()
+    return max(0, int(counts.max()) - int(counts[minority]))
+
+
+def _categorical(spec: FeatureSpec) -> list[str]:
+    return [f.name for f in spec.features if f.kind in ("categorical", "bool")]
+
+
+def _sampler(
+    resampler: Resampler, spec: FeatureSpec, target: dict[int, int], neighbours: int, seed: int
+) -> Any:
+    from imblearn.over_sampling import SMOTE, SMOTEN, SMOTENC, RandomOverSampler
+
+    if resampler == "oversample":
+        return RandomOverSampler(sampling_strategy=target, random_state=seed)
+    categorical = _categorical(spec)
+    options = {"sampling_strategy": target, "random_state": seed, "k_neighbors": neighbours}
+    if not categorical:
+        return SMOTE(**options)
+    if len(categorical) == len(spec.features):
+        return SMOTEN(**options)
+    return SMOTENC(categorical_features=categorical, **options)
+
+
+def resample(
+    resampler: Resampler,
+    spec: FeatureSpec,
+    train: pd.DataFrame,
+    minority: int,
+    n_new: int,
+    seed: int,
+) -> pd.DataFrame:
+    """`train` (features and label) plus `n_new` synthetic rows of the minority class."""
+    base = train[training_columns(spec)].reset_index(drop=True)
+    if n_new <= 0:
+        return base
+    features = base[spec.feature_names].copy()
+    n_minority = int((base[spec.label] == minority).sum())
+    if resampler == "smote" and n_minority < 2:
+        raise ValueError(f"SMOTE needs at least two rows of class {minority}, got {n_minority}")
+    numeric = [n for n in spec.feature_names if n not in _categorical(spec)]
+    scaler = StandardScaler().fit(features[numeric]) if numeric and resampler == "smote" else None
+    if scaler is not None:
+        features[numeric] = scaler.transform(features[numeric])
+    neighbours = min(MAX_SMOTE_NEIGHBOURS, n_minority - 1)
+    sampler = _sampler(resampler, spec, {minority: n_minority + n_new}, neighbours, seed)
+    with threadpool_limits(limits=1):
+        resampled, _ = sampler.fit_resample(features, base[spec.label].to_numpy())
+    new = pd.DataFrame(resampled).iloc[len(base) :].reset_index(drop=True)
+    if scaler is not None:
+        new[numeric] = scaler.inverse_transform(new[numeric].to_numpy(dtype=float))
+    for feature in spec.features:
+        column = new[feature.name]
+        if feature.kind in ("int", "bool"):
+            new[feature.name] = np.round(column.to_numpy(dtype=float)).astype(np.int64)
+        elif feature.kind == "float":
+            new[feature.name] = column.to_numpy(dtype=float)
+        else:
+            new[feature.name] = column.astype(str)
+    new[spec.label] = minority
+    return pd.concat([base, new[training_columns(spec)]], ignore_index=True)
+
+
+def with_counterfactuals(
+    spec: FeatureSpec, train: pd.DataFrame, cf_rows: pd.DataFrame, minority: int
+) -> pd.DataFrame:
+    """`train` (features and label) plus the CF rows labelled with the minority class."""
+    base = train[training_columns(spec)]
+    added = cf_rows[spec.feature_names].assign(**{spec.label: minority})
+    return pd.concat([base, added], ignore_index=True)

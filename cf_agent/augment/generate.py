@@ -1,0 +1,282 @@
+"""Counterfactual rows toward the minority class, from majority rows of the scarce training data.
+
+The CFs are judged by cf-agent's own verifiers against the scarce model: a row is used for
+training only if that model classifies it as the minority class and it keeps the immutable
+features (and, by default, passes the plausibility check). Such a row is labelled with the
+minority class.
+
+Augmentation moves people toward the *abnormal* class, against the spec's intervention
+directions (bmi may only decrease, say), so generation uses a derived spec: desired class =
+the minority class, increase_only / decrease_only features relaxed to free; immutable
+features, ranges, max_change and the cross-feature rules stay as they are.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, Field, SecretStr
+from threadpoolctl import threadpool_limits
+
+from cf_agent.agent.runner import RunOptions, run_agent
+from cf_agent.data.spec import FeatureSpec, save_spec
+from cf_agent.fileio import atomic_path
+from cf_agent.models.baselines import load_baseline
+from cf_agent.models.classifier import SPLIT_COLUMN, ClassifierBundle, save_bundle, wrap_estimator
+from cf_agent.models.proposer import CFRequest, Proposer
+from cf_agent.tools.actionability import ActionabilityCheck
+from cf_agent.tools.classifier_check import ClassifierCheck
+from cf_agent.tools.plausibility import PlausibilityCheck
+from cf_agent.tools.verdict import Verdict
+from cf_agent.tools.verifiers import Verifiers
+
+CountFn = Callable[[int, int], None]
+
+
+class BatchTag(BaseModel):
+    """Which batch a generated row belongs to."""
+
+    method: str = Field(description="CF method: a baseline name or an LLM model string.")
+    scenario: str = Field(description="Scenario name, e.g. keep25.")
+    keep: float = Field(description="Share of minority training rows kept.")
+    seed: int = Field(description="Study seed (scenario draw, classifier, method).")
+
+
+class GeneratedRow(BaseModel):
+    """One counterfactual a method returned, its verdicts, and whether it became a training row."""
+
+    method: str
+    scenario: str
+    keep: float
+    seed: int
+    source_id: str = Field(description="Person id of the majority row it was generated from.")
+    source: str = Field(description="What produced the values: the method, or 'refine'.")
+    classifier_passed: bool = Field(description="The scarce model predicts the minority class.")
+    actionability_passed: bool = Field(description="Immutables kept, ranges and steps obeyed.")
+    plausibility_passed: bool = Field(description="As typical as real training rows.")
+    plausibility_score: float | None = Field(description="The plausibility check's score.")
+    used: bool = Field(description="Added to the training data (verified).")
+    values: dict[str, Any] = Field(description="The counterfactual's feature values.")
+
+
+def augmentation_spec(spec: FeatureSpec, minority: int) -> FeatureSpec:
+    """The spec CFs are generated under: desired class = minority, directions relaxed to free."""
+    data = spec.model_dump()
+    data["name"] = f"{spec.name}-augment"
+    data["desired_class"] = minority
+    for feature in data["features"]:
+        if feature["actionability"] in ("increase_only", "decrease_only"):
+            feature["actionability"] = "free"
+    return FeatureSpec.model_validate(data)
+
+
+def scarce_verifiers(spec: FeatureSpec, bundle: ClassifierBundle, train: pd.DataFrame) -> Verifiers:
+    """build_verifiers' checks for the scarce world: plausibility learnt from its rows."""
+    return Verifiers(
+        classifier_check=ClassifierCheck(bundle, spec),
+        actionability=ActionabilityCheck(spec),
+        plausibility=PlausibilityCheck(spec).fit(train[spec.feature_names]),
+    )
+
+
+def pick_sources(
+    spec: FeatureSpec, train: pd.DataFrame, bundle: ClassifierBundle, n: int
+) -> pd.DataFrame:
+    """The n training rows of other classes that the model puts outside the minority class
+    (spec.desired_class) but closest to it: highest p(minority) first, ties in file order.
+
+    Near-boundary rows are where a verified CF is within reach of realistic changes, and
+    minority rows near the boundary are the ones that move a classifier's decision.
+    """
+    others = train[train[spec.label] != spec.desired_class]
+    with threadpool_limits(limits=1):
+        proba = bundle.predict_proba(others[spec.feature_names])
+    desired = list(bundle.classes_).index(spec.desired_class)
+    outside = np.flatnonzero(np.argmax(proba, axis=1) != desired)
+    order = outside[np.argsort(-proba[outside, desired], kind="stable")][:n]
+    return others.iloc[order]
+
+
+def _flags(verdicts: Sequence[Verdict] | dict[str, Any]) -> dict[str, Any]:
+    by_check = (
+        {v.check: {"passed": v.passed, "score": v.score} for v in verdicts}
+        if not isinstance(verdicts, dict)
+        else verdicts
+    )
+    return {
+        "classifier_passed": bool(by_check["classifier"]["passed"]),
+        "actionability_passed": bool(by_check["actionability"]["passed"]),
+        "plausibility_passed": bool(by_check["plausibility"]["passed"]),
+        "plausibility_score": by_check["plausibility"].get("score"),
+    }
+
+
+def _row(
+    tag: BatchTag,
+    source_id: str,
+    source: str,
+    values: dict[str, Any],
+    verdicts: Sequence[Verdict] | dict[str, Any],
+    require_plausible: bool,
+) -> GeneratedRow:
+    flags = _flags(verdicts)
+    used = flags["classifier_passed"] and flags["actionability_passed"]
+    used = used and (flags["plausibility_passed"] or not require_plausible)
+    return GeneratedRow(
+        **tag.model_dump(), source_id=source_id, source=source, used=used, values=values, **flags
+    )
+
+
+def baseline_rows(
+    tag: BatchTag,
+    spec: FeatureSpec,
+    bundle: ClassifierBundle,
+    train: pd.DataFrame,
+    sources: pd.DataFrame,
+    *,
+    time_limit_s: float,
+    require_plausible: bool,
+    progress: CountFn | None = None,
+    proposer: Proposer | None = None,
+) -> list[GeneratedRow]:
+    """One CF per source row from a classic baseline (DiCE, CFNOW, NICE) or the given
+    proposer, each verified."""
+    if sources.empty:
+        return []
+    if proposer is None:
+        proposer = load_baseline(
+            tag.method, spec, bundle, train, time_limit_s=time_limit_s, seed=tag.seed
+        )
+    verifiers = scarce_verifiers(spec, bundle, train)
+    with threadpool_limits(limits=1):
+        current = bundle.predict(sources[spec.feature_names])
+    rows = []
+    records = sources[spec.feature_names].to_dict(orient="records")
+    ids = sources[spec.id_column].astype(str).tolist()
+    for i, (source_id, query, cls) in enumerate(zip(ids, records, current, strict=True)):
+        request = CFRequest(
+            query_id=source_id,
+            row=query,
+            current_class=int(cls),
+            desired_class=spec.desired_class,
+        )
+        proposal = proposer.propose([request])[0]
+        if proposal.values is not None:
+            with threadpool_limits(limits=1):
+                verdicts = verifiers.check(query, proposal.values)
+            rows.append(
+                _row(tag, source_id, proposal.source, proposal.values, verdicts, require_plausible)
+            )
+        if progress is not None:
+            progress(i + 1, len(ids))
+    return rows
+
+
+class AgentSettings(BaseModel):
+    """What the agent arm passes on to `run_agent`."""
+
+    max_rounds: int = Field(ge=1, le=20)
+    prompt: str
+    revise_prompt: str
+    batch_size: int = Field(ge=1)
+    concurrency: int = Field(ge=1)
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+
+
+def _slug(method: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", method)
+
+
+def write_agent_inputs(
+    spec: FeatureSpec,
+    bundle: ClassifierBundle,
+    train: pd.DataFrame,
+    sources: pd.DataFrame,
+    work_dir: Path,
+) -> tuple[Path, Path, Path]:
+    """data.csv (source rows first, then the other scarce rows), spec.toml and model/.
+
+    run_agent plans the first n rows predicted outside the desired class: with the sources
+    first and n = their number, that is exactly the sources. Every row is marked 'train', so
+    plausibility is learnt from the scarce training rows.
+    """
+    data, spec_path, model_dir = work_dir / "data.csv", work_dir / "spec.toml", work_dir / "model"
+    ordered = pd.concat([sources, train.drop(index=sources.index)])
+    with atomic_path(data) as tmp:
+        ordered.to_csv(tmp, index=False)
+    save_spec(spec, spec_path)
+    split = pd.DataFrame(
+        {spec.id_column: ordered[spec.id_column].astype(str), SPLIT_COLUMN: "train"}, dtype=object
+    )
+    save_bundle(bundle, split, model_dir)
+    return data, spec_path, model_dir
+
+
+def agent_rows(
+    tag: BatchTag,
+    spec: FeatureSpec,
+    bundle: ClassifierBundle,
+    train: pd.DataFrame,
+    sources: pd.DataFrame,
+    work_dir: Path,
+    settings: AgentSettings,
+    *,
+    proposer: Proposer | None,
+    require_plausible: bool,
+    progress: CountFn | None = None,
+) -> list[GeneratedRow]:
+    """One CF per source row from the agent (LLM rounds, then refinement); resumable."""
+    if sources.empty:
+        return []
+    out = work_dir / f"{_slug(tag.method)}.jsonl"
+    if not out.exists():
+        data, spec_path, model_dir = write_agent_inputs(spec, bundle, train, sources, work_dir)
+        options = RunOptions(
+            data=data,
+            spec=spec_path,
+            model_dir=model_dir,
+            out=out,
+            model=tag.method,
+            prompt=settings.prompt,
+            revise_prompt=settings.revise_prompt,
+            k=1,
+            max_rounds=settings.max_rounds,
+            n=len(sources),
+            audit_db=work_dir / "audit.db",
+            base_url=settings.base_url,
+            api_key=settings.api_key,
+            batch_size=settings.batch_size,
+            concurrency=settings.concurrency,
+        )
+        run_agent(
+            options,
+            proposer=proposer,
+            progress=None if progress is None else lambda done, total, _: progress(done, total),
+        )
+    rows = []
+    for line in out.read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        for cf in record["counterfactuals"]:
+            rows.append(
+                _row(
+                    tag,
+                    str(record["query_id"]),
+                    cf["source"],
+                    cf["values"],
+                    cf["verdicts"],
+                    require_plausible,
+                )
+            )
+    return rows
+
+
+def wrap_scarce_model(model: Any, spec: FeatureSpec) -> ClassifierBundle:
+    """The scarce pipeline as a bundle for the augmentation spec."""
+    return wrap_estimator(model, spec, data_hash="augment")
