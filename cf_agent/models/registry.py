@@ -1,4 +1,5 @@
-"""Model strings -> chat backends: `embedded`, `hf:<id or path>[@<adapter>]`, `openai:<model>`.
+"""Model strings -> chat backends: `embedded` (with its shipped adapter), `embedded-base`,
+`hf:<id or path>[@<adapter>]`, `openai:<model>`.
 
 Backends import torch / langchain lazily, so commands that need no LLM start fast.
 """
@@ -10,7 +11,7 @@ from pathlib import Path
 from cf_agent.errors import CfAgentError
 from cf_agent.models.llm.base import ChatBackend
 
-MODEL_FORMS = "embedded, hf:<model id or path>[@<peft adapter path>], openai:<model>"
+MODEL_FORMS = "embedded, embedded-base, hf:<model id or path>[@<peft adapter path>], openai:<model>"
 
 
 class UnknownModelError(CfAgentError):
@@ -29,10 +30,12 @@ def load_backend(
     timeout_s: float = 60.0,
 ) -> ChatBackend:
     """Build the chat backend a model string names."""
-    if model_string == "embedded":
+    if model_string in ("embedded", "embedded-base"):
         from cf_agent.models.llm.local import TransformersBackend
 
-        return TransformersBackend.embedded(batch_size=batch_size)
+        return TransformersBackend.embedded(
+            adapted=model_string == "embedded", batch_size=batch_size
+        )
     if model_string.startswith("hf:"):
         from cf_agent.models.llm.local import TransformersBackend
 

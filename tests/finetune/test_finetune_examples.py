@@ -1,0 +1,193 @@
+"""Training data: filtering by the verifiers, one target per person, split by person, sources."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from scripted import ScriptedBackend
+from world import World
+
+from cf_agent.agent.runner import Query, plan_queries
+from cf_agent.audit.store import ACCEPTED, REVIEW, AuditStore
+from cf_agent.finetune.examples import (
+    Candidate,
+    PromptRenderer,
+    SourceError,
+    audit_candidates,
+    build_examples,
+    parse_sources,
+    person_split,
+    run_candidates,
+)
+from cf_agent.models.llm.proposer import LLMProposer
+from cf_agent.prompts.render import load_prompt
+
+
+def renderer(world: World) -> PromptRenderer:
+    return PromptRenderer(
+        world.spec, world.bundle, load_prompt("zero_shot"), load_prompt("revise"), hints=True
+    )
+
+
+def walkers(world: World, n: int, most: int = 7000) -> list[Query]:
+    """Queries whose steps lie 1,000-2,500 under the threshold: +3,000 steps flips them."""
+    queries = plan_queries(world.cohort, world.bundle, None)
+    return [q for q in queries if 5500 <= q.row["steps"] <= most][:n]
+
+
+def more_steps(query: Query, extra: float) -> dict[str, Any]:
+    return {**query.row, "steps": query.row["steps"] + extra}
+
+
+def candidate(query: Query, values: dict[str, Any], method: str) -> Candidate:
+    return Candidate(
+        person_id=query.query_id, values=values, provenance={"kind": "test", "method": method}
+    )
+
+
+def test_only_verified_emittable_cfs_become_targets_one_per_person(world: World) -> None:
+    people = walkers(world, 3)
+    queries = plan_queries(world.cohort, world.bundle, None)
+    first, second, third = people
+    candidates = [
+        candidate(first, more_steps(first, 3000.4), "sparse"),  # rounds to an int: kept
+        candidate(first, {**more_steps(first, 3000), "bmi": first.row["bmi"] - 1}, "denser"),
+        candidate(second, more_steps(second, 100), "too small"),  # classifier says no
+        candidate(second, {**more_steps(second, 3000), "age": 20}, "immutable"),
+        candidate(third, dict(third.row), "no change"),
+        Candidate(person_id="nobody", values=first.row, provenance={"kind": "t", "method": "x"}),
+    ]
+
+    result = build_examples(
+        world.spec,
+        world.cohort,
+        queries,
+        candidates,
+        world.verifiers,
+        renderer(world),
+        val_share=0.0,
+        revise_share=0.0,
+    )
+
+    assert [e.person_id for e in result.examples] == [first.query_id]
+    [example] = result.examples
+    assert example.provenance == {"kind": "test", "method": "sparse"}  # the sparser target
+    answer = json.loads(example.answer)
+    assert list(answer) == ["steps", "rationale"]
+    assert answer["steps"] == first.row["steps"] + 3000 and isinstance(answer["steps"], int)
+    assert result.dropped == {
+        "failed verification": 2,
+        "no change": 1,
+        "not in data": 1,
+    }
+    assert result.by_source == {"sparse": 1}
+    assert result.candidates == 6
+
+
+def test_split_is_by_person_and_every_person_lands_on_one_side(world: World) -> None:
+    people = walkers(world, 40)
+    queries = plan_queries(world.cohort, world.bundle, None)
+    candidates = [candidate(q, more_steps(q, extra), "m") for q in people for extra in (2900, 3000)]
+
+    result = build_examples(
+        world.spec,
+        world.cohort,
+        queries,
+        candidates,
+        world.verifiers,
+        renderer(world),
+        val_share=0.3,
+        revise_share=1.0,
+        seed=5,
+    )
+
+    train, val = set(result.persons("train")), set(result.persons("val"))
+    assert train and val and not train & val
+    for example in result.examples:
+        assert example.split == person_split(example.person_id, 0.3, seed=5)
+    # one initial example per person, whatever the number of candidate CFs
+    initial = [e.person_id for e in result.examples if e.round == "initial"]
+    assert sorted(initial) == sorted(train | val)
+    assert [person_split(p, 0.3, seed=5) for p in ("a", "b", "c")] == [
+        person_split(p, 0.3, seed=5) for p in ("a", "b", "c")
+    ]
+
+
+def test_prompts_are_the_agents_own_and_revise_examples_carry_feedback(world: World) -> None:
+    [person] = walkers(world, 1, most=6400)  # half the change (+1,500) stays under 8,000
+    queries = plan_queries(world.cohort, world.bundle, None)
+
+    result = build_examples(
+        world.spec,
+        world.cohort,
+        queries,
+        [candidate(person, more_steps(person, 3000), "m")],
+        world.verifiers,
+        renderer(world),
+        val_share=0.0,
+        revise_share=1.0,
+    )
+
+    initial, revise = result.examples
+    proposer = LLMProposer(
+        ScriptedBackend(["{}"]), world.spec, load_prompt("zero_shot"), load_prompt("revise")
+    )
+    request = renderer(world).request(person)
+    assert request.hints, "sensitivity hints are on"
+    assert initial.messages == proposer.render(request)[1]
+    assert revise.round == "revise" and revise.previous is not None
+    assert revise.previous["steps"] == person.row["steps"] + 1500  # half the change: rejected
+    assert "Independent checks rejected it" in revise.messages[1]["content"]
+    assert "classifier" in revise.messages[1]["content"].lower()
+    assert revise.answer == initial.answer
+    record = revise.record()
+    assert "messages" not in record and len(record["prompt_sha256"]) == 64
+
+
+def test_run_output_and_audit_log_sources(world: World, tmp_path: Path) -> None:
+    [person] = walkers(world, 1)
+    cf = more_steps(person, 3000)
+    results = tmp_path / "results.jsonl"
+    results.write_text(
+        json.dumps(
+            {"query_id": person.query_id, "counterfactuals": [{"values": cf, "source": "embedded"}]}
+        )
+        + "\n"
+    )
+    assert run_candidates(results) == [
+        Candidate(
+            person_id=person.query_id,
+            values=cf,
+            provenance={"kind": "run", "method": "embedded", "file": str(results)},
+        )
+    ]
+
+    db = tmp_path / "audit.db"
+    with AuditStore(db) as store:
+        run_id = store.start_run("run", "embedded", "zero_shot", "h", {})
+        rejected = more_steps(person, 4000)
+        store.append(
+            run_id,
+            ACCEPTED,
+            {"accepted": [{"values": cf, "source": "refine"}, {"values": rejected, "source": "x"}]},
+            person.query_id,
+        )
+        store.append(
+            run_id, REVIEW, {"action": "reject", "values": rejected, "reason": "r"}, person.query_id
+        )
+    [found] = audit_candidates(db)
+    assert found.values == cf and found.provenance["method"] == "refine"
+    assert found.provenance["run_id"] == run_id
+
+    assert parse_sources(f"dice-random, run:{results},audit:{db}") == [
+        "dice-random",
+        f"run:{results}",
+        f"audit:{db}",
+    ]
+    with pytest.raises(SourceError, match="unknown training-data source"):
+        parse_sources("dice-randomm")
+    with pytest.raises(SourceError, match="does not exist"):
+        parse_sources(f"run:{tmp_path / 'missing.jsonl'}")
