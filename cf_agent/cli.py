@@ -121,6 +121,12 @@ def run(
     batch_size: Annotated[int, typer.Option(help="Local generation batch size.")] = 8,
     concurrency: Annotated[int, typer.Option(help="Parallel requests to openai: endpoints.")] = 4,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
+    ray_workers: Annotated[
+        int | None, typer.Option("--ray", help="Fan out over N Ray workers (ray extra).", min=1)
+    ] = None,
+    ray_address: Annotated[
+        str | None, typer.Option(help="Join this Ray cluster instead of a local one.")
+    ] = None,
 ) -> None:
     """Propose, verify and revise CFs for everyone predicted outside the desired class."""
     from rich.progress import Progress
@@ -150,6 +156,22 @@ def run(
             "overwrite": overwrite,
         }
     )
+    if ray_workers is not None:
+        from cf_agent.scale.ray_fanout import run_on_ray
+
+        with Progress(console=err_console, transient=True) as bar:
+            task = bar.add_task(f"counterfactuals on {ray_workers} Ray workers", total=None)
+            fanned = run_on_ray(
+                options,
+                ray_workers,
+                address=ray_address,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+        shards = f"{len(fanned.shard_run_ids)} Ray shards"
+        console.print(_table(f"run over {shards}", fanned.summary.model_dump()))
+        console.print(f"results: {fanned.out}   audit log: {fanned.audit_db}")
+        console.print(f"shard runs: {', '.join(fanned.shard_run_ids)}; data: {fanned.work_dir}")
+        return
     with Progress(console=err_console, transient=True) as bar:
         task = bar.add_task("counterfactuals", total=None)
 
@@ -276,6 +298,193 @@ def evaluate_methods(
         console.print(f"resumed: {outcome.resumed} judged people taken from {outcome.out}")
     console.print(f"report: {outcome.files.markdown} and {outcome.files.html}")
     console.print(f"rows: {outcome.files.rows_csv}   estimates: {outcome.files.metrics_csv}")
+
+
+@app.command()
+def augment(
+    data: Annotated[Path, typer.Option(help="CSV or Parquet file.")],
+    spec: Annotated[Path, typer.Option(help="Feature spec (.toml).")],
+    out: Annotated[Path, typer.Option(help="Directory for the report, CSVs, figure and rows.")],
+    classifier: Annotated[
+        Path | None, typer.Option(help="Bundle whose saved split to reuse (else a fresh one).")
+    ] = None,
+    classifier_kind: Annotated[str, typer.Option(help="gbm, logreg, rf or mlp (every arm).")] = (
+        "gbm"
+    ),
+    keep: Annotated[str, typer.Option(help="Minority shares kept, comma-separated.")] = (
+        "0.5,0.25,0.1"
+    ),
+    seeds: Annotated[int, typer.Option(help="Seeds per scenario.", min=1)] = 5,
+    methods: Annotated[
+        str, typer.Option(help="CF methods: LLM model strings and baselines, comma-separated.")
+    ] = "embedded,dice-random",
+    max_cfs: Annotated[int, typer.Option(help="CFs sought per scenario and seed.", min=1)] = 40,
+    max_rounds: Annotated[int, typer.Option(help="LLM rounds before refinement.", min=1)] = 1,
+    oversample: Annotated[
+        str, typer.Option(help="SMOTE/oversampling rows: match (the CF count) or balance.")
+    ] = "match",
+    require_plausible: Annotated[bool, typer.Option(help="Use only plausible CFs.")] = True,
+    time_limit: Annotated[float, typer.Option(help="Seconds a baseline may search per row.")] = (
+        10.0
+    ),
+    test_size: Annotated[float, typer.Option(help="Fresh split: share held out.")] = 0.25,
+    split_seed: Annotated[int, typer.Option(help="Fresh split: random seed.")] = 0,
+    batch_size: Annotated[int, typer.Option(help="Local generation batch size.")] = 8,
+    overwrite: Annotated[bool, typer.Option(help="Discard an earlier study in --out.")] = False,
+) -> None:
+    """Label scarcity: does adding verified CFs recover the minority F1 (vs SMOTE, oversampling)?"""
+    import shlex
+
+    from pydantic import ValidationError
+    from rich.progress import Progress
+
+    from cf_agent.augment import AugmentOptions, run_study
+
+    try:
+        options = AugmentOptions.model_validate(
+            {
+                "data": data,
+                "spec": spec,
+                "out": out,
+                "classifier": classifier,
+                "classifier_kind": classifier_kind,
+                "keep": keep,
+                "seeds": seeds,
+                "methods": methods,
+                "max_cfs": max_cfs,
+                "max_rounds": max_rounds,
+                "oversample": oversample,
+                "require_plausible": require_plausible,
+                "time_limit_s": time_limit,
+                "test_size": test_size,
+                "split_seed": split_seed,
+                "batch_size": batch_size,
+                "overwrite": overwrite,
+                "command": shlex.join(["cf-agent", *sys.argv[1:]]),
+            }
+        )
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        option = str(error["loc"][0]).removesuffix("_s").replace("_", "-")
+        raise CfAgentError(f"--{option}: {error['msg']}", "see cf-agent augment --help") from None
+    with Progress(console=err_console, transient=True) as bar:
+        task = bar.add_task("augmentation study", total=None)
+
+        def advance(label: str, done: int, total: int) -> None:
+            bar.update(task, description=label, completed=done, total=total)
+
+        outcome = run_study(options, progress=advance)
+    table = Table("arm", "mean F1", "mean F1 recovery", "mean relative F1 gain")
+    for row in outcome.average:
+        recovery, gain = row["f1_recovery"], row["relative_f1_gain"]
+        table.add_row(
+            row["arm"],
+            f"{row['f1_minority']:.3f}",
+            "n/a" if math.isnan(recovery) else f"{recovery:.0%}",
+            "n/a" if math.isnan(gain) else f"{gain:.0%}",
+        )
+    table.title = f"averaged over {len(options.keep)} scenarios, {options.seeds} seeds"
+    console.print(table)
+    if outcome.resumed:
+        console.print(f"resumed: {outcome.resumed} finished units taken from {outcome.out}")
+    console.print(f"report: {outcome.files.markdown}   figure: {outcome.files.figure}")
+    console.print(f"per seed: {outcome.files.results_csv}   rows: {outcome.files.generated_csv}")
+
+
+@app.command()
+def finetune(
+    data: Annotated[Path, typer.Option(help="CSV or Parquet file.")],
+    spec: Annotated[Path, typer.Option(help="Feature spec (.toml).")],
+    model_dir: Annotated[Path, typer.Option("--classifier", help="Bundle from `cf-agent train`.")],
+    out: Annotated[Path, typer.Option(help="Adapter directory to write.")],
+    base: Annotated[str, typer.Option(help="embedded | hf:<id or path>")] = "embedded",
+    sources: Annotated[
+        str, typer.Option(help="Comma-separated: baselines, run:<results.jsonl>, audit:<db>.")
+    ] = "dice-random,cfnow-greedy",
+    people: Annotated[int, typer.Option(help="Learn from the first N people.", min=1)] = 300,
+    val_share: Annotated[float, typer.Option(help="Share of people held out.")] = 0.2,
+    revise_share: Annotated[float, typer.Option(help="Share of people with a revise example.")] = (
+        0.3
+    ),
+    time_limit: Annotated[float, typer.Option(help="Seconds per person per baseline.")] = 10.0,
+    rank: Annotated[int, typer.Option(help="LoRA rank.")] = 16,
+    alpha: Annotated[int, typer.Option(help="LoRA alpha.")] = 32,
+    top_layers: Annotated[
+        int | None, typer.Option(help="LoRA on the last N layers only (faster on CPU).")
+    ] = None,
+    epochs: Annotated[float, typer.Option(help="Passes over the training examples.")] = 1.0,
+    learning_rate: Annotated[float, typer.Option(help="AdamW learning rate.")] = 2e-4,
+    batch_size: Annotated[int, typer.Option(help="Examples per step.")] = 4,
+    max_steps: Annotated[int | None, typer.Option(help="Stop after N steps.")] = None,
+    quantization: Annotated[str, typer.Option(help="auto | none | 4bit (CUDA QLoRA).")] = "auto",
+    compare_n: Annotated[int, typer.Option(help="Held-out people for before/after; 0 skips.")] = 20,
+    compare_rounds: Annotated[int, typer.Option(help="LLM rounds in the before/after runs.")] = 2,
+    seed: Annotated[int, typer.Option(help="Seed of split, baselines and training.")] = 0,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing adapter dir.")] = False,
+) -> None:
+    """Fine-tune a local LLM (LoRA) on verified CFs; compare it with its base on held-out people."""
+    import shlex
+
+    from rich.progress import Progress, TaskID
+
+    from cf_agent.finetune.service import FinetuneOptions, finetune
+
+    options = FinetuneOptions.model_validate(
+        {
+            "data": data,
+            "spec": spec,
+            "model_dir": model_dir,
+            "out": out,
+            "base": base,
+            "sources": sources,
+            "people": people,
+            "val_share": val_share,
+            "revise_share": revise_share,
+            "time_limit_s": time_limit,
+            "lora": {
+                "rank": rank,
+                "alpha": alpha,
+                "top_layers": top_layers,
+                "epochs": epochs,
+                "learning_rate": learning_rate,
+                "batch_size": batch_size,
+                "max_steps": max_steps,
+                "quantization": quantization,
+                "seed": seed,
+            },
+            "compare_n": compare_n,
+            "compare_rounds": compare_rounds,
+            "seed": seed,
+            "overwrite": overwrite,
+            "command": shlex.join(["cf-agent", *sys.argv[1:]]),
+        }
+    )
+    with Progress(console=err_console) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def advance(stage: str, done: int, total: int, info: str) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total, description=f"{stage} {info}")
+
+        outcome = finetune(options, progress=advance)
+    card = outcome.card
+    console.print(
+        _table(
+            f"adapter {outcome.out}",
+            {
+                "train examples": card.examples["train"],
+                "validation examples": card.examples["val"],
+                "train loss (last 10 steps)": card.training.train_loss_last,
+                "validation loss before": card.training.val_loss_before or math.nan,
+                "validation loss after": card.training.val_loss_after or math.nan,
+                "seconds per step": card.training.seconds_per_step,
+            },
+        )
+    )
+    if card.metrics is not None:
+        console.print(card.metrics.markdown())
+    console.print(f"card: {outcome.out / 'card.json'}   before/after: {outcome.out / 'compare.md'}")
 
 
 @audit_app.command("list")

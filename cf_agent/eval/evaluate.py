@@ -84,7 +84,7 @@ class EvalOutcome(BaseModel):
 
 
 def is_model_string(method: str) -> bool:
-    return method == "embedded" or method.startswith(("hf:", "openai:"))
+    return method in ("embedded", "embedded-base") or method.startswith(("hf:", "openai:"))
 
 
 def _methods(options: EvalOptions, proposers: Mapping[str, Proposer]) -> list[str]:

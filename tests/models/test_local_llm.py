@@ -137,7 +137,9 @@ def test_one_batched_call_gives_schema_valid_json_for_each_conversation(
         assert generation.error is None, generation.text
         answer = json.loads(generation.text)
         jsonschema.validate(answer, schema)
-        assert list(answer) == ["bmi", "steps", "smoker", "rationale"]
+        keys = list(answer)  # compact: the changed features, in spec order, then the rationale
+        assert keys[-1] == "rationale"
+        assert keys == [k for k in ("bmi", "steps", "smoker", "rationale") if k in keys]
         assert generation.tokens_in > 20
         assert 0 < generation.tokens_out <= 96
         assert generation.latency_s > 0
@@ -201,3 +203,26 @@ def test_adapter_is_merged_into_the_model(
     )
     assert not torch.equal(tuned.q_proj.weight, plain.q_proj.weight)
     assert torch.equal(tuned.k_proj.weight, plain.k_proj.weight)
+
+
+@pytest.mark.slow
+def test_shared_prompt_prefix_is_computed_once_and_changes_no_answer(model_dir: Path) -> None:
+    schema = counterfactual_json_schema(spec())
+    rules = "Keep changes small. Only bmi, steps and smoker may change. " * 6
+    conversations = [
+        ask(rules + 'Person: {"age": 58, "bmi": 34.2, "steps": 2100, "smoker": 1}.'),
+        ask(rules + 'Person: {"age": 40, "bmi": 27.0, "steps": 9000, "smoker": 0}.'),
+    ]
+    plain = TransformersBackend("hf:embedded", model_dir, reuse_prefix=False)
+    cached = TransformersBackend("hf:embedded", model_dir)
+
+    reference = [g.text for g in plain.generate(conversations, schema, max_new_tokens=40)]
+    batched = [g.text for g in cached.generate(conversations, schema, max_new_tokens=40)]
+    (prefix,) = cached.prefix_caches_
+    # a lone conversation that starts with a cached prefix reuses it
+    alone = cached.generate(conversations[1:], schema, max_new_tokens=40)[0].text
+
+    assert batched == reference
+    assert alone == plain.generate(conversations[1:], schema, max_new_tokens=40)[0].text
+    assert len(prefix) > 60 and plain.prefix_caches_ == {}
+    assert list(cached.prefix_caches_) == [prefix]

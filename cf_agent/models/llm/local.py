@@ -3,6 +3,11 @@
 Rows are left-padded (a decoder-only model continues from the right edge). A JSON schema, when
 given, is enforced token by token (constrained.py), so even an untrained model answers in
 schema-valid JSON. Only local files are read: a hub id must already be in the HF cache.
+
+Prompts of one run share most of their text (instructions, feature rules); the key/value
+cache of that shared prefix is computed once and reused, so each conversation pays only for
+its own tail: the layout is [shared prefix][padding][own tokens], which rotary positions
+(taken from the attention mask) see as one contiguous sequence.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import torch
 from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
+    DynamicCache,
     GenerationConfig,
     GenerationMixin,
     LogitsProcessorList,
@@ -30,6 +36,12 @@ from cf_agent.models.llm.constrained import JsonSchemaConstraint
 from cf_agent.models.llm.embedded import LocalModelError, embedded_model_dir
 
 EMBEDDED_MODEL_STRING = "embedded"
+EMBEDDED_BASE_MODEL_STRING = "embedded-base"
+# LoRA adapter shipped in the package: the embedded model fine-tuned on verified CFs
+# (`cf-agent finetune`, see docs/finetune.md); `embedded-base` is the model without it.
+EMBEDDED_ADAPTER_DIR = Path(__file__).resolve().parents[1] / "adapters" / "embedded"
+MIN_SHARED_PREFIX = 32  # tokens; shorter common prefixes are not worth a cache entry
+PREFIX_CACHE_ENTRIES = 4  # e.g. the first-round and the revise templates' prefixes
 # cf-agent shows its own progress; transformers' per-load bars would bury it.
 hf_logging.disable_progress_bar()
 
@@ -122,6 +134,7 @@ class TransformersBackend:
         batch_size: int = 8,
         temperature: float = 0.0,
         seed: int = 0,
+        reuse_prefix: bool = True,
     ) -> None:
         if batch_size < 1 or temperature < 0:
             raise LocalModelError(
@@ -135,6 +148,8 @@ class TransformersBackend:
         self.batch_size = batch_size
         self.temperature = temperature
         self.seed = seed
+        self.reuse_prefix = reuse_prefix
+        self.prefix_caches_: dict[tuple[int, ...], DynamicCache] = {}
         self.device_ = device or ("cuda" if torch.cuda.is_available() else "cpu")
         source = _local_source(model_path)
         adapter = _check_adapter(adapter_path)
@@ -149,9 +164,24 @@ class TransformersBackend:
         return self.batch_size
 
     @classmethod
-    def embedded(cls, **kwargs: Any) -> TransformersBackend:
-        """The embedded SmolLM2-135M-Instruct, converted from its GGUF on first use."""
-        return cls(model_string=EMBEDDED_MODEL_STRING, model_path=embedded_model_dir(), **kwargs)
+    def embedded(cls, adapted: bool = True, **kwargs: Any) -> TransformersBackend:
+        """The embedded SmolLM2-135M-Instruct (converted from its GGUF on first use) with the
+        shipped LoRA adapter merged in; adapted=False gives the raw model (`embedded-base`)."""
+        if not adapted:
+            return cls(
+                model_string=EMBEDDED_BASE_MODEL_STRING, model_path=embedded_model_dir(), **kwargs
+            )
+        if not (EMBEDDED_ADAPTER_DIR / "adapter_config.json").is_file():
+            raise LocalModelError(
+                f"the embedded model's adapter is missing from the package: {EMBEDDED_ADAPTER_DIR}",
+                "reinstall cf-agent, or use --model embedded-base for the model without it",
+            )
+        return cls(
+            model_string=EMBEDDED_MODEL_STRING,
+            model_path=embedded_model_dir(),
+            adapter_path=EMBEDDED_ADAPTER_DIR,
+            **kwargs,
+        )
 
     def generate(
         self,
@@ -220,12 +250,54 @@ class TransformersBackend:
             config.temperature = config.top_p = config.top_k = None
         return config
 
+    def _shared_prefix(self, prompts: list[list[int]]) -> tuple[int, ...]:
+        """A cached prefix every prompt starts with, else the batch's common prefix, else ()."""
+        if not self.reuse_prefix:
+            return ()
+        for key in sorted(self.prefix_caches_, key=len, reverse=True):
+            if all(len(p) > len(key) and tuple(p[: len(key)]) == key for p in prompts):
+                return key
+        if len(prompts) < 2:
+            return ()
+        length = min(len(p) for p in prompts) - 1  # each row keeps one token of its own
+        first = prompts[0]
+        for other in prompts[1:]:
+            length = next((i for i in range(length) if other[i] != first[i]), length)
+        return tuple(first[:length]) if length >= MIN_SHARED_PREFIX else ()
+
+    def _prefix_cache(self, prefix: tuple[int, ...], rows: int) -> DynamicCache:
+        """A fresh copy of the prefix's key/value cache, repeated for `rows` rows."""
+        if prefix not in self.prefix_caches_:
+            if len(self.prefix_caches_) >= PREFIX_CACHE_ENTRIES:
+                del self.prefix_caches_[next(iter(self.prefix_caches_))]
+            ids = torch.tensor([prefix], device=self.device_)
+            with torch.inference_mode():
+                out = self.model_(input_ids=ids, use_cache=True)
+            self.prefix_caches_[prefix] = out.cache
+        cache = copy.deepcopy(self.prefix_caches_[prefix])
+        cache.batch_repeat_interleave(rows)
+        return cache
+
+    def _inputs(self, prompts: list[list[int]]) -> tuple[dict[str, Any], int]:
+        """Model inputs for a batch (with the shared prefix's cache when there is one)."""
+        prefix = self._shared_prefix(prompts)
+        batch = self.tokenizer_.pad(
+            {"input_ids": [p[len(prefix) :] for p in prompts]}, padding=True, return_tensors="pt"
+        )
+        input_ids, mask = batch["input_ids"], batch["attention_mask"]
+        inputs: dict[str, Any] = {}
+        if prefix:
+            head = torch.tensor([prefix]).expand(len(prompts), -1)
+            input_ids = torch.cat([head, input_ids], dim=1)
+            mask = torch.cat([torch.ones_like(head), mask], dim=1)
+            inputs["cache"] = self._prefix_cache(prefix, len(prompts))
+        inputs["input_ids"] = input_ids.to(self.device_)
+        inputs["attention_mask"] = mask.to(self.device_)
+        return inputs, input_ids.shape[1]
+
     def _generate_batch(
         self, prompts: list[list[int]], grammar: str | None, max_new_tokens: int
     ) -> list[Generation]:
-        batch = self.tokenizer_.pad({"input_ids": prompts}, padding=True, return_tensors="pt").to(
-            self.device_
-        )
         processor = (
             None if grammar is None else self.constraint_.logits_processor(grammar, len(prompts))
         )
@@ -235,14 +307,15 @@ class TransformersBackend:
         started = time.perf_counter()
         with torch.inference_mode(), torch.random.fork_rng(devices=cuda_devices):
             torch.manual_seed(self.seed)
+            inputs, prompt_width = self._inputs(prompts)
             output = cast(GenerationMixin, self.model_).generate(
-                **batch,
+                **inputs,
                 generation_config=self._generation_config(max_new_tokens),
                 logits_processor=LogitsProcessorList([processor] if processor else []),
             )
         latency = (time.perf_counter() - started) / len(prompts)
         generations = []
-        for row, new_tokens in enumerate(output[:, batch["input_ids"].shape[1] :].tolist()):
+        for row, new_tokens in enumerate(output[:, prompt_width:].tolist()):
             ends = [i for i, token in enumerate(new_tokens) if token in self.eos_token_ids_]
             n_out = ends[0] + 1 if ends else len(new_tokens)
             generations.append(
