@@ -11,8 +11,6 @@ methods, keep fractions or seeds only runs the new units; --overwrite starts afr
 from __future__ import annotations
 
 import hashlib
-import json
-import shutil
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -61,19 +59,21 @@ from cf_agent.augment.scenarios import (
 from cf_agent.augment.summary import average_over_scenarios, per_seed, summarize
 from cf_agent.data.cohort import Cohort, frame_from_rows, load_cohort
 from cf_agent.data.spec import FeatureSpec, load_spec, save_spec
-from cf_agent.errors import DataError, OutputError
-from cf_agent.eval.evaluate import is_model_string
-from cf_agent.fileio import write_text_atomic
-from cf_agent.models.baselines import BASELINE_METHODS, UnknownMethodError
+from cf_agent.errors import DataError
 from cf_agent.models.classifier import ModelKind, load_split
 from cf_agent.models.llm.proposer import LLMProposer
 from cf_agent.models.proposer import Proposer
-from cf_agent.models.registry import MODEL_FORMS, load_backend
+from cf_agent.models.registry import is_model_string, load_backend
 from cf_agent.prompts.render import load_prompt
+from cf_agent.study_dir import (
+    JOURNAL_DIR,
+    RUNS_DIR,
+    check_methods,
+    prepare_study_dir,
+    study_fingerprint,
+)
 
 META_FILE = "augment.json"
-JOURNAL_DIR = "journal"
-RUNS_DIR = "runs"
 SPEC_FILE = "augment-spec.toml"
 
 ProgressFn = Callable[[str, int, int], None]
@@ -149,15 +149,6 @@ class AugmentOutcome(BaseModel):
     resumed: int = Field(description="Units taken from an earlier, interrupted study.")
 
 
-def _check_methods(methods: tuple[str, ...], proposers: Mapping[str, Proposer]) -> None:
-    for method in methods:
-        if not (method in proposers or method in BASELINE_METHODS or is_model_string(method)):
-            raise UnknownMethodError(
-                f"unknown CF method {method!r}",
-                f"use baselines ({', '.join(BASELINE_METHODS)}) or LLMs ({MODEL_FORMS})",
-            )
-
-
 def _split(options: AugmentOptions, cohort: Cohort) -> tuple[pd.DataFrame, str]:
     if options.classifier is not None:
         return load_split(options.classifier), f"saved split of {options.classifier}"
@@ -174,34 +165,9 @@ def _fingerprint(options: AugmentOptions, cohort: Cohort, split: pd.DataFrame) -
             *("require_plausible", "time_limit_s"),
         },
     )
-    keyed.update(
-        data_hash=cohort.data_hash,
-        spec_hash=cohort.spec.spec_hash(),
-        split=hashlib.sha256(split.to_csv(index=False).encode()).hexdigest(),
-        prompts=[load_prompt(options.prompt).sha256, load_prompt(options.revise_prompt).sha256],
-    )
-    return hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _prepare_out(options: AugmentOptions, fingerprint: str) -> None:
-    """Start afresh (--overwrite or new dir) or resume; refuse results made with other options."""
-    out, meta = options.out, options.out / META_FILE
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"{out} is a file", "pass --out DIR, a directory for the study")
-    known = (
-        json.loads(meta.read_text(encoding="utf-8")).get("fingerprint") if meta.exists() else None
-    )
-    if known is not None and known != fingerprint and not options.overwrite:
-        raise OutputError(
-            f"{out} holds a study made with other options (data, spec, split, classifier kind, "
-            "max CFs, rounds, oversampling, plausibility, time limit or prompts)",
-            "rerun with the same options to resume or extend it, pass --overwrite to replace "
-            "it, or choose another --out",
-        )
-    if options.overwrite or known != fingerprint:
-        for name in (JOURNAL_DIR, RUNS_DIR):
-            shutil.rmtree(out / name, ignore_errors=True)
-    write_text_atomic(meta, json.dumps({"fingerprint": fingerprint}, indent=2) + "\n")
+    split_hash = hashlib.sha256(split.to_csv(index=False).encode()).hexdigest()
+    prompts = (options.prompt, options.revise_prompt)
+    return study_fingerprint(keyed, cohort, prompts, split=split_hash)
 
 
 class _Study:
@@ -471,13 +437,21 @@ def run_study(
     proposer, is_llm True, runs through the agent loop).
     """
     proposers = dict(proposers or {})
-    _check_methods(options.methods, proposers)
+    check_methods(options.methods, proposers)
     spec = load_spec(options.spec)
     cohort = load_cohort(options.data, spec)
     split, split_text = _split(options, cohort)
     train, test = split_frames(cohort, split)
     _check_scenarios(options, train, spec)
-    _prepare_out(options, _fingerprint(options, cohort, split))
+    prepare_study_dir(
+        options.out,
+        META_FILE,
+        _fingerprint(options, cohort, split),
+        overwrite=options.overwrite,
+        what="a study",
+        shaped_by="data, spec, split, classifier kind, max CFs, rounds, oversampling, "
+        "plausibility, time limit or prompts",
+    )
     study = _Study(options, spec, train, test, proposers, progress)
     save_spec(study.cf_spec, options.out / SPEC_FILE)
     resumed = sum(key in study.units for key in study.unit_keys())

@@ -10,10 +10,8 @@ more methods only runs the new ones; --overwrite starts afresh.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
-import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -33,16 +31,19 @@ from cf_agent.eval.interventions import InterventionSummary, summarize_intervent
 from cf_agent.eval.judge import CFJudge, QueryResult
 from cf_agent.eval.report import ReportFiles, ReportInfo, write_report
 from cf_agent.eval.table import MethodSummary, summarize_method
-from cf_agent.fileio import write_text_atomic
-from cf_agent.models.baselines import BASELINE_METHODS, UnknownMethodError, load_baseline
+from cf_agent.models.baselines import UnknownMethodError, load_baseline
 from cf_agent.models.classifier import ClassifierBundle, load_bundle, load_split
 from cf_agent.models.proposer import CFRequest, Proposal, Proposer
-from cf_agent.models.registry import MODEL_FORMS
-from cf_agent.prompts.render import load_prompt
+from cf_agent.models.registry import is_model_string
+from cf_agent.study_dir import (
+    JOURNAL_DIR,
+    RUNS_DIR,
+    check_methods,
+    prepare_study_dir,
+    study_fingerprint,
+)
 
 META_FILE = "eval.json"
-JOURNAL_DIR = "journal"
-RUNS_DIR = "runs"
 
 ProgressFn = Callable[[str, int, int], None]
 
@@ -83,21 +84,11 @@ class EvalOutcome(BaseModel):
     resumed: int = Field(description="Judged people taken from an earlier, interrupted run.")
 
 
-def is_model_string(method: str) -> bool:
-    return method in ("embedded", "embedded-base") or method.startswith(("hf:", "openai:"))
-
-
 def _methods(options: EvalOptions, proposers: Mapping[str, Proposer]) -> list[str]:
     methods = list(dict.fromkeys(m.strip() for m in options.methods if m.strip()))
-    for method in methods:
-        known = method in proposers or method in BASELINE_METHODS or is_model_string(method)
-        if not known:
-            raise UnknownMethodError(
-                f"unknown method {method!r}",
-                f"use baselines ({', '.join(BASELINE_METHODS)}) or LLMs ({MODEL_FORMS})",
-            )
     if not methods:
         raise UnknownMethodError("no method given", "pass --methods, e.g. dice-random,nice")
+    check_methods(methods, proposers)
     return methods
 
 
@@ -114,34 +105,8 @@ def _fingerprint(options: EvalOptions, cohort: Cohort, bundle: ClassifierBundle)
             *("batch_size", "concurrency"),
         },
     )
-    keyed.update(
-        data_hash=cohort.data_hash,
-        spec_hash=cohort.spec.spec_hash(),
-        classifier=bundle.metadata.file_sha256,
-        prompts=[load_prompt(options.prompt).sha256, load_prompt(options.revise_prompt).sha256],
-    )
-    return hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _prepare_out(options: EvalOptions, fingerprint: str) -> None:
-    """Start afresh (--overwrite or new dir) or resume; refuse results made with other options."""
-    out, meta = options.out, options.out / META_FILE
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"{out} is a file", "pass --out DIR, a directory for the report")
-    known = (
-        json.loads(meta.read_text(encoding="utf-8")).get("fingerprint") if meta.exists() else None
-    )
-    if known is not None and known != fingerprint and not options.overwrite:
-        raise OutputError(
-            f"{out} holds an evaluation made with other options (data, spec, classifier, n, k, "
-            "margin, seed, limits or prompts)",
-            "rerun with the same options to resume or extend it, pass --overwrite to replace "
-            "it, or choose another --out",
-        )
-    if options.overwrite or known != fingerprint:
-        for name in (JOURNAL_DIR, RUNS_DIR):
-            shutil.rmtree(out / name, ignore_errors=True)
-    write_text_atomic(meta, json.dumps({"fingerprint": fingerprint}, indent=2) + "\n")
+    prompts = (options.prompt, options.revise_prompt)
+    return study_fingerprint(keyed, cohort, prompts, classifier=bundle.metadata.file_sha256)
 
 
 def _train_frame(spec: FeatureSpec, cohort: Cohort, model_dir: Path) -> pd.DataFrame:
@@ -306,7 +271,14 @@ def evaluate(
             f"the classifier predicts the desired class for every person in {options.data}",
             "evaluate on data with people outside the desired class",
         )
-    _prepare_out(options, _fingerprint(options, cohort, bundle))
+    prepare_study_dir(
+        options.out,
+        META_FILE,
+        _fingerprint(options, cohort, bundle),
+        overwrite=options.overwrite,
+        what="an evaluation",
+        shaped_by="data, spec, classifier, n, k, margin, seed, limits or prompts",
+    )
     train = _train_frame(spec, cohort, options.model_dir)
     verifiers = build_verifiers(spec, bundle, cohort, options.model_dir, options.margin)
     judge = CFJudge(spec, verifiers, bundle, train[spec.feature_names])

@@ -14,6 +14,11 @@ from cf_agent.models.llm.base import ChatBackend
 MODEL_FORMS = "embedded, embedded-base, hf:<model id or path>[@<peft adapter path>], openai:<model>"
 
 
+def is_model_string(method: str) -> bool:
+    """Whether `method` names an LLM (a model string) rather than a baseline."""
+    return method in ("embedded", "embedded-base") or method.startswith(("hf:", "openai:"))
+
+
 class UnknownModelError(CfAgentError):
     """The model string names no known backend."""
 

@@ -180,6 +180,6 @@ def test_llm_methods_run_through_the_agent_and_are_judged_alike(
 def test_unknown_methods_are_refused_before_anything_runs(
     small: SmallWorld, tmp_path: Path
 ) -> None:
-    with pytest.raises(UnknownMethodError, match="unknown method 'dice'"):
+    with pytest.raises(UnknownMethodError, match="unknown CF method 'dice'"):
         evaluate(options(small, small.model_dir, tmp_path / "out", methods=("dice",)))
     assert not (tmp_path / "out").exists()
