@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -572,10 +573,22 @@ def audit_verify(db: Annotated[Path, typer.Option(help="Audit log (SQLite).")]) 
     console.print(f"ok: {result.events_checked} events, chain intact")
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that cleanup (`finally`, temp dirs) still runs."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def main() -> None:
     """Console entry point: CfAgentError -> message, fix and its exit code; no traceback."""
+    signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         code = app(standalone_mode=False)  # typer.Exit(n) comes back as n here
+    except Terminated:
+        err_console.print("terminated (SIGTERM): finished work is kept; rerun to resume a batch")
+        sys.exit(128 + signal.SIGTERM)
     except CfAgentError as exc:
         err_console.print(f"[red]error:[/] {escape(exc.message)}", highlight=False)
         if exc.fix:
