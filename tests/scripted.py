@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from cf_agent.models.llm.base import ChatMessage, Generation
+from cf_agent.models.llm.base import ChatMessage, Generation, Schemas
 
 Answer = str | Callable[[dict[str, Any]], str]
 
@@ -36,7 +36,7 @@ class ScriptedBackend:
     def generate(
         self,
         conversations: Sequence[Sequence[ChatMessage]],
-        json_schema: dict[str, Any] | None = None,
+        json_schema: Schemas = None,
         max_new_tokens: int = 256,
     ) -> list[Generation]:
         out = []

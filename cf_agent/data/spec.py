@@ -92,6 +92,20 @@ class Feature(BaseModel):
     def is_numeric(self) -> bool:
         return self.kind in ("float", "int")
 
+    def reachable(self, factual: float) -> tuple[float, float]:
+        """The closed interval one intervention may move this numeric feature to from `factual`:
+        its direction, its largest step and its physiological range, all at once."""
+        if self.actionability == "immutable":
+            return factual, factual
+        low, high = float(self.low or 0.0), float(self.high or 0.0)
+        if self.actionability == "increase_only":
+            low = max(low, factual)
+        if self.actionability == "decrease_only":
+            high = min(high, factual)
+        if self.max_change is not None:
+            low, high = max(low, factual - self.max_change), min(high, factual + self.max_change)
+        return low, high
+
     def describe_range(self) -> str:
         """Human-readable domain, e.g. '40 to 90 years' or 'one of: a, b'."""
         if self.kind == "categorical":

@@ -126,10 +126,7 @@ def _numeric_violations(feature: Feature, before: float, after: float) -> list[s
 
 
 def _max_change_problem(feature: Feature, before: float, after: float, step: float) -> str:
-    lowest = before if feature.actionability == "increase_only" else before - step
-    highest = before if feature.actionability == "decrease_only" else before + step
-    if feature.low is not None and feature.high is not None:
-        lowest, highest = max(lowest, feature.low), min(highest, feature.high)
+    lowest, highest = feature.reachable(before)
     verb = {"increase_only": "rise", "decrease_only": "fall"}.get(feature.actionability, "change")
     return (
         f"{feature.name} may {verb} at most {format_value(feature, step)} from "

@@ -13,13 +13,7 @@ from cf_agent.data.spec import Feature, FeatureSpec, OrderRule, SumRule
 
 
 def _project_numeric(feature: Feature, factual: float, value: float) -> float:
-    low, high = float(feature.low or 0.0), float(feature.high or 0.0)
-    if feature.actionability == "increase_only":
-        value = max(value, factual)
-    elif feature.actionability == "decrease_only":
-        value = min(value, factual)
-    if feature.max_change is not None:
-        value = min(max(value, factual - feature.max_change), factual + feature.max_change)
+    low, high = feature.reachable(factual)
     value = min(max(value, low), high)
     if feature.kind == "int":
         value = float(math.floor(value)) if value > factual else float(math.ceil(value))

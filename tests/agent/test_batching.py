@@ -15,7 +15,7 @@ from world import World
 from cf_agent.agent.batching import BatchingProposer
 from cf_agent.agent.runner import RunOptions, run_agent
 from cf_agent.audit.store import AuditStore
-from cf_agent.models.llm.base import ChatMessage, Generation
+from cf_agent.models.llm.base import ChatMessage, Generation, Schemas
 from cf_agent.models.llm.proposer import LLMProposer
 from cf_agent.models.proposer import CFRequest, Proposal
 from cf_agent.prompts.render import load_prompt
@@ -108,7 +108,7 @@ class CountingBackend(ScriptedBackend):
     def generate(
         self,
         conversations: Sequence[Sequence[ChatMessage]],
-        json_schema: dict[str, Any] | None = None,
+        json_schema: Schemas = None,
         max_new_tokens: int = 256,
     ) -> list[Generation]:
         self.batches.append(len(conversations))

@@ -17,6 +17,7 @@ from cf_agent.models.llm.schema import (
     counterfactual_json_schema,
     with_short_numbers,
 )
+from cf_agent.tools.actionability import feature_violations
 
 PROMPT = torch.tensor([[1, 2, 3]])
 VOCAB_SIZE = 49152  # SmolLM2's
@@ -126,7 +127,7 @@ def test_processor_masks_each_row_independently_and_ends_with_eos(
         for answer in (ANSWER, short)
     ]
     eos = tokenizer.eos_token_id
-    processor = constraint.logits_processor(grammar, batch_size=2)
+    processor = constraint.logits_processor([grammar, grammar])
     history = PROMPT.repeat(2, 1)
     for step in range(len(rows[0]) + 1):
         mask = allowed(processor, history)
@@ -148,7 +149,7 @@ def test_processor_blocks_out_of_range_numbers_and_reports_truncation(
 ) -> None:
     grammar = constraint.grammar(counterfactual_json_schema(small_spec()))
     prefix = tokenizer('{"bmi":', add_special_tokens=False)["input_ids"]
-    processor = constraint.logits_processor(grammar, batch_size=1)
+    processor = constraint.logits_processor([grammar])
     history = PROMPT
     for token in prefix:
         allowed(processor, history)
@@ -161,6 +162,67 @@ def test_processor_blocks_out_of_range_numbers_and_reports_truncation(
     assert not mask[0, digit("9")]  # 9 or 9x is outside 15..60
     assert not mask[0, digit("-")]
     assert processor.problem(0) == "max_new_tokens ran out before the JSON answer was complete"
+
+
+def personal_spec() -> FeatureSpec:
+    """small_spec, with bmi that may only fall, by at most 3 kg/m2 per intervention."""
+    spec = small_spec()
+    bmi = spec.feature("bmi").model_copy(
+        update={"actionability": "decrease_only", "max_change": 3.0}
+    )
+    features = tuple(bmi if f.name == "bmi" else f for f in spec.features)
+    return spec.model_copy(update={"features": features})
+
+
+PERSON = {"age": 50, "bmi": 27.555, "sex": "f", "steps": 8000, "smoker": 1, "diet": "poor"}
+
+
+def test_a_persons_schema_narrows_ranges_to_what_one_intervention_reaches() -> None:
+    props = counterfactual_json_schema(personal_spec(), PERSON)["properties"]
+
+    # decrease_only, max 3: [24.555, 27.555], rounded inward to the range's 2 decimals
+    assert (props["bmi"]["minimum"], props["bmi"]["maximum"]) == (24.56, 27.55)
+    assert (props["steps"]["minimum"], props["steps"]["maximum"]) == (8000, 30000)  # up only
+    assert props["diet"]["enum"] == ["poor", "fair", "good"]  # categories keep their enum
+
+
+def test_a_feature_that_cannot_move_is_left_out_of_the_persons_schema() -> None:
+    at_floor = {**PERSON, "bmi": 15.0}  # decrease_only at the spec's lowest value
+
+    props = counterfactual_json_schema(personal_spec(), at_floor)["properties"]
+
+    assert "bmi" not in props and "steps" in props
+
+
+def test_every_value_a_persons_schema_admits_passes_the_actionability_verifier() -> None:
+    spec = personal_spec()
+    schema = counterfactual_json_schema(spec, PERSON)
+    for name, prop in schema["properties"].items():
+        if "minimum" not in prop:
+            continue
+        low, high = prop["minimum"], prop["maximum"]
+        for value in (low, high, (low + high) / 2):
+            value = round(value) if prop["type"] == "integer" else value
+            assert feature_violations(spec.feature(name), PERSON[name], {name: value}) == []
+
+
+def test_rows_of_one_batch_follow_their_own_schema_or_none(
+    tokenizer: PreTrainedTokenizerBase, constraint: JsonSchemaConstraint
+) -> None:
+    narrowed = constraint.grammar(counterfactual_json_schema(personal_spec(), PERSON))
+    processor = constraint.logits_processor([narrowed, None])
+    history = PROMPT.repeat(2, 1)
+    for token in tokenizer('{"bmi":', add_special_tokens=False)["input_ids"]:
+        allowed(processor, history)
+        history = torch.cat([history, torch.tensor([[token], [token]])], dim=1)
+
+    mask = allowed(processor, history)
+
+    digit = tokenizer.convert_tokens_to_ids
+    assert mask[0, digit("2")]  # 24.56 .. 27.55
+    assert not mask[0, digit("3")] and not mask[0, digit("1")]  # 3x or 1x: out of reach
+    assert bool(mask[1].all())  # the unconstrained row may say anything
+    assert processor.problem(1) is None
 
 
 def test_unenforceable_schema_is_a_clear_error(constraint: JsonSchemaConstraint) -> None:

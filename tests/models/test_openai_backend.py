@@ -93,6 +93,30 @@ def test_structured_generation_returns_tool_call_json(server_url: str) -> None:
     assert generation.tokens_out > 0
 
 
+def test_each_conversation_may_carry_its_own_schema(server_url: str) -> None:
+    # The server turns each forced tool call's schema into a grammar: the keys show which
+    # schema each answer followed (it ignores numeric ranges, so those are checked by us).
+    sleep_schema = {
+        **STEPS_SCHEMA,
+        "properties": {
+            "sleep_minutes": {"type": "integer", "minimum": 0, "maximum": 720},
+            "rationale": STEPS_SCHEMA["properties"]["rationale"],
+        },
+        "required": ["sleep_minutes", "rationale"],
+    }
+    backend = OpenAIBackend(MODEL_ALIAS, base_url=server_url, concurrency=2)
+    prompt = "Suggest one healthy daily habit, and say why."
+
+    steps_gen, sleep_gen, free_gen = backend.generate(
+        [ask(prompt)] * 3, json_schema=[STEPS_SCHEMA, sleep_schema, None], max_new_tokens=96
+    )
+
+    assert steps_gen.error is None and sleep_gen.error is None and free_gen.error is None
+    assert set(json.loads(steps_gen.text)) == {"steps", "rationale"}
+    assert set(json.loads(sleep_gen.text)) == {"sleep_minutes", "rationale"}
+    assert free_gen.text.strip()
+
+
 def test_results_follow_input_order_under_concurrency(server_url: str) -> None:
     # Prompts of clearly different lengths: prompt token counts identify each result.
     conversations = [ask("Say ok. " + "padding " * (40 * size)) for size in (2, 0, 1)]

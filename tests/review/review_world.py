@@ -30,7 +30,7 @@ from cf_agent.data.cohort import load_cohort
 from cf_agent.data.demo import write_demo
 from cf_agent.data.spec import FeatureSpec, load_spec
 from cf_agent.models.classifier import save_bundle, wrap_estimator
-from cf_agent.models.llm.base import ChatMessage, Generation
+from cf_agent.models.llm.base import ChatMessage, Generation, Schemas
 from cf_agent.models.llm.proposer import LLMProposer
 from cf_agent.models.proposer import Proposer
 from cf_agent.prompts.render import load_prompt
@@ -75,7 +75,7 @@ class PersonScriptedChat:
     def generate(
         self,
         conversations: Sequence[Sequence[ChatMessage]],
-        json_schema: dict[str, Any] | None = None,
+        json_schema: Schemas = None,
         max_new_tokens: int = 256,
     ) -> list[Generation]:
         out = []

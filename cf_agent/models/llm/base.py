@@ -32,12 +32,28 @@ class Generation(BaseModel):
     )
 
 
+JsonSchema = dict[str, Any]
+# One schema for every conversation, one per conversation (None: free text), or none at all.
+Schemas = JsonSchema | Sequence[JsonSchema | None] | None
+
+
+def schema_per_conversation(json_schema: Schemas, n: int) -> list[JsonSchema | None]:
+    """The schema of each of `n` conversations."""
+    if json_schema is None or isinstance(json_schema, dict):
+        return [json_schema] * n
+    schemas = list(json_schema)
+    if len(schemas) != n:
+        raise ValueError(f"{len(schemas)} JSON schemas for {n} conversations")
+    return schemas
+
+
 class ChatBackend(Protocol):
     """A chat model that answers a batch of conversations.
 
-    `json_schema`, when given, describes the JSON object the answer must be; local backends
-    enforce it during decoding, remote ones pass it as structured output. A backend never
-    raises for one bad conversation: it returns a Generation with `error` set instead.
+    `json_schema`, when given (one for all, or one per conversation), describes the JSON object
+    the answer must be; local backends enforce it during decoding, remote ones pass it as
+    structured output. A backend never raises for one bad conversation: it returns a
+    Generation with `error` set instead.
     """
 
     model_string: str
@@ -45,6 +61,6 @@ class ChatBackend(Protocol):
     def generate(
         self,
         conversations: Sequence[Sequence[ChatMessage]],
-        json_schema: dict[str, Any] | None = None,
+        json_schema: Schemas = None,
         max_new_tokens: int = 256,
     ) -> list[Generation]: ...

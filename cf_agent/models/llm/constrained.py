@@ -8,6 +8,7 @@ additionalProperties are all enforced, so an untrained 135M model still returns 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -24,26 +25,28 @@ from cf_agent.models.llm.schema import with_short_numbers
 if TYPE_CHECKING:
     from llguidance._lib import JsonCompileOptions
 
+GRAMMAR_CACHE_ENTRIES = 256  # schemas (one per person in flight) whose grammars are kept
 # No whitespace between JSON tokens: fewer tokens for a slow model, and one canonical form.
 JSON_COMPILE_OPTIONS: JsonCompileOptions = {"whitespace_flexible": False}
 
 
 class SchemaLogitsProcessor(LogitsProcessor):
-    """Masks the tokens that would break the schema, row by row; one instance per generate().
+    """Masks the tokens that would break each row's schema; one instance per generate().
 
-    The first call sees the prompts; every later call consumes each row's last sampled token.
-    A row whose JSON is complete (or whose matcher failed) may only emit end-of-sequence.
+    Each row has its own grammar (None: unconstrained). The first call sees the prompts; every
+    later call consumes each row's last sampled token. A row whose JSON is complete (or whose
+    matcher failed) may only emit end-of-sequence.
     """
 
     def __init__(
         self,
         tokenizer: llguidance.LLTokenizer,
-        grammar: str,
-        batch_size: int,
+        grammars: Sequence[str | None],
         eos_token_ids: Sequence[int],
     ) -> None:
         self.matchers = [
-            llguidance.LLMatcher(tokenizer, grammar, log_level=0) for _ in range(batch_size)
+            None if grammar is None else llguidance.LLMatcher(tokenizer, grammar, log_level=0)
+            for grammar in grammars
         ]
         self.eos_token_ids = list(eos_token_ids)
         self.started_ = False
@@ -51,13 +54,15 @@ class SchemaLogitsProcessor(LogitsProcessor):
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.FloatTensor:
         if self.started_:
             for matcher, token in zip(self.matchers, input_ids[:, -1].tolist(), strict=True):
-                if not matcher.is_stopped():
+                if matcher is not None and not matcher.is_stopped():
                     matcher.consume_token(token)
         self.started_ = True
         allowed = np.zeros(scores.shape, dtype=bool)
         vocab = scores.shape[1]
         for row, matcher in enumerate(self.matchers):
-            if not matcher.is_stopped():
+            if matcher is None:
+                allowed[row] = True
+            elif not matcher.is_stopped():
                 bits = np.frombuffer(matcher.compute_bitmask(), dtype=np.uint8)
                 unpacked = np.unpackbits(bits, bitorder="little")[:vocab]
                 allowed[row, : len(unpacked)] = unpacked
@@ -69,6 +74,8 @@ class SchemaLogitsProcessor(LogitsProcessor):
     def problem(self, row: int) -> str | None:
         """Why row's text is not a complete, schema-valid JSON value; None when it is."""
         matcher = self.matchers[row]
+        if matcher is None:
+            return None
         if matcher.is_error():
             return f"constrained decoding failed: {matcher.get_error()}"
         if not matcher.is_accepting():
@@ -82,6 +89,7 @@ class JsonSchemaConstraint:
     def __init__(self, tokenizer: PreTrainedTokenizerBase, eos_token_ids: Sequence[int]) -> None:
         self.tokenizer = tokenizer
         self.eos_token_ids = eos_token_ids
+        self.grammars_: dict[str, str] = {}
 
     @cached_property
     def llg_tokenizer_(self) -> llguidance.LLTokenizer:
@@ -94,7 +102,15 @@ class JsonSchemaConstraint:
         return llguidance.hf.from_tokenizer(self.tokenizer, eos_token=list(self.eos_token_ids))
 
     def grammar(self, json_schema: dict[str, Any]) -> str:
-        """The llguidance grammar of a schema; one it cannot enforce is an error, not a hint."""
+        """The llguidance grammar of a schema; one it cannot enforce is an error, not a hint.
+
+        Cached: a batch often repeats a schema, and a run meets each person's schema again
+        in every round.
+        """
+        key = json.dumps(json_schema, sort_keys=True)
+        if key in self.grammars_:
+            self.grammars_[key] = self.grammars_.pop(key)  # most recently used last
+            return self.grammars_[key]
         grammar = llguidance.LLMatcher.grammar_from_json_schema(
             with_short_numbers(json_schema), defaults=JSON_COMPILE_OPTIONS
         )
@@ -106,7 +122,10 @@ class JsonSchemaConstraint:
                 f"the JSON schema cannot be enforced during decoding: {'; '.join(messages)}",
                 "use types, enums, ranges and lengths that llguidance's JSON support covers",
             )
+        if len(self.grammars_) >= GRAMMAR_CACHE_ENTRIES:
+            del self.grammars_[next(iter(self.grammars_))]
+        self.grammars_[key] = grammar
         return grammar
 
-    def logits_processor(self, grammar: str, batch_size: int) -> SchemaLogitsProcessor:
-        return SchemaLogitsProcessor(self.llg_tokenizer_, grammar, batch_size, self.eos_token_ids)
+    def logits_processor(self, grammars: Sequence[str | None]) -> SchemaLogitsProcessor:
+        return SchemaLogitsProcessor(self.llg_tokenizer_, grammars, self.eos_token_ids)

@@ -31,7 +31,7 @@ from transformers import (
 )
 from transformers.utils import logging as hf_logging
 
-from cf_agent.models.llm.base import ChatMessage, Generation
+from cf_agent.models.llm.base import ChatMessage, Generation, Schemas, schema_per_conversation
 from cf_agent.models.llm.constrained import JsonSchemaConstraint
 from cf_agent.models.llm.embedded import LocalModelError, embedded_model_dir
 
@@ -186,10 +186,11 @@ class TransformersBackend:
     def generate(
         self,
         conversations: Sequence[Sequence[ChatMessage]],
-        json_schema: dict[str, Any] | None = None,
+        json_schema: Schemas = None,
         max_new_tokens: int = 256,
     ) -> list[Generation]:
-        grammar = None if json_schema is None else self.constraint_.grammar(json_schema)
+        schemas = schema_per_conversation(json_schema, len(conversations))
+        grammars = [None if js is None else self.constraint_.grammar(js) for js in schemas]
         results: list[Generation | None] = [None] * len(conversations)
         prompts: list[tuple[int, list[int]]] = []
         for index, conversation in enumerate(conversations):
@@ -202,7 +203,7 @@ class TransformersBackend:
         for start in range(0, len(prompts), self.batch_size):
             chunk = prompts[start : start + self.batch_size]
             generations = self._generate_isolated(
-                [ids for _, ids in chunk], grammar, max_new_tokens
+                [ids for _, ids in chunk], [grammars[i] for i, _ in chunk], max_new_tokens
             )
             for (index, _), generation in zip(chunk, generations, strict=True):
                 results[index] = generation
@@ -224,17 +225,17 @@ class TransformersBackend:
         return ids
 
     def _generate_isolated(
-        self, prompts: list[list[int]], grammar: str | None, max_new_tokens: int
+        self, prompts: list[list[int]], grammars: list[str | None], max_new_tokens: int
     ) -> list[Generation]:
         """One batch; if it fails, each row alone, so one bad row cannot sink the others."""
         try:
-            return self._generate_batch(prompts, grammar, max_new_tokens)
+            return self._generate_batch(prompts, grammars, max_new_tokens)
         except Exception as exc:
             if len(prompts) > 1:
                 return [
                     g
-                    for p in prompts
-                    for g in self._generate_isolated([p], grammar, max_new_tokens)
+                    for p, grammar in zip(prompts, grammars, strict=True)
+                    for g in self._generate_isolated([p], [grammar], max_new_tokens)
                 ]
             return [Generation(text="", error=f"generation failed: {type(exc).__name__}: {exc}")]
 
@@ -296,11 +297,10 @@ class TransformersBackend:
         return inputs, input_ids.shape[1]
 
     def _generate_batch(
-        self, prompts: list[list[int]], grammar: str | None, max_new_tokens: int
+        self, prompts: list[list[int]], grammars: list[str | None], max_new_tokens: int
     ) -> list[Generation]:
-        processor = (
-            None if grammar is None else self.constraint_.logits_processor(grammar, len(prompts))
-        )
+        constrained = any(g is not None for g in grammars)
+        processor = self.constraint_.logits_processor(grammars) if constrained else None
         cuda_devices = (
             [torch.device(self.device_).index or 0] if self.device_.startswith("cuda") else []
         )

@@ -26,7 +26,13 @@ from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
 from cf_agent.errors import CfAgentError
-from cf_agent.models.llm.base import ChatMessage, Generation
+from cf_agent.models.llm.base import (
+    ChatMessage,
+    Generation,
+    JsonSchema,
+    Schemas,
+    schema_per_conversation,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -91,23 +97,32 @@ class OpenAIBackend:
     def generate(
         self,
         conversations: Sequence[Sequence[ChatMessage]],
-        json_schema: dict[str, Any] | None = None,
+        json_schema: Schemas = None,
         max_new_tokens: int = 256,
     ) -> list[Generation]:
         """Answer every conversation, concurrently; results are in input order."""
         if not conversations:
             return []
-        try:
-            runnable = self._runnable(json_schema, max_new_tokens)
-        except Exception as exc:  # a schema langchain cannot turn into a tool, for one
-            error = self._scrub(f"could not prepare the request: {type(exc).__name__}: {exc}")
-            return [Generation(text="", error=error) for _ in conversations]
-        structured = json_schema is not None
+        schemas = schema_per_conversation(json_schema, len(conversations))
+        runnables: dict[str, Runnable | Generation] = {}
+        for schema in schemas:
+            key = json.dumps(schema, sort_keys=True)
+            if key not in runnables:
+                try:
+                    runnables[key] = self._runnable(schema, max_new_tokens)
+                except Exception as exc:  # a schema langchain cannot turn into a tool, for one
+                    error = f"could not prepare the request: {type(exc).__name__}: {exc}"
+                    runnables[key] = Generation(text="", error=self._scrub(error))
+
+        def answer(conversation: Sequence[ChatMessage], schema: JsonSchema | None) -> Generation:
+            runnable = runnables[json.dumps(schema, sort_keys=True)]
+            if isinstance(runnable, Generation):
+                return runnable.model_copy()
+            return self._generate_one(runnable, conversation, schema is not None)
+
         workers = min(self.concurrency, len(conversations))
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            return list(
-                pool.map(lambda conv: self._generate_one(runnable, conv, structured), conversations)
-            )
+            return list(pool.map(answer, conversations, schemas))
 
     def _runnable(self, json_schema: dict[str, Any] | None, max_new_tokens: int) -> Runnable:
         """The chat model, wrapped for a forced tool call when a schema is given."""

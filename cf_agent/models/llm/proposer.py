@@ -31,7 +31,6 @@ class LLMProposer:
         self.revise = revise
         self.max_new_tokens = max_new_tokens
         self.name = backend.model_string
-        self.json_schema = counterfactual_json_schema(spec)
         # Backends that batch or serve concurrently say how many queries to run at once.
         self.parallel_queries: int = getattr(backend, "parallel_queries", 1)
 
@@ -51,8 +50,10 @@ class LLMProposer:
 
     def propose(self, requests: Sequence[CFRequest]) -> list[Proposal]:
         rendered = [self.render(r) for r in requests]
+        # Each person's own schema: numeric ranges narrowed to what one intervention may reach.
+        schemas = [counterfactual_json_schema(self.spec, r.row) for r in requests]
         generations = self.backend.generate(
-            [messages for _, messages in rendered], self.json_schema, self.max_new_tokens
+            [messages for _, messages in rendered], schemas, self.max_new_tokens
         )
         proposals = []
         for request, (template, messages), gen in zip(requests, rendered, generations, strict=True):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from cf_agent.data.spec import Feature, FeatureSpec
@@ -32,15 +33,47 @@ def _feature_schema(feature: Feature) -> dict[str, Any]:
     return {"type": "number", "minimum": low, "maximum": high, **described}
 
 
-def counterfactual_json_schema(spec: FeatureSpec) -> dict[str, Any]:
+def _decimals(width: float) -> int:
+    """Decimals for numbers spanning `width`: about 3 significant digits, at most MAX_DECIMALS."""
+    magnitude = math.floor(math.log10(width)) if width > 0 else 0
+    return min(max(3 - magnitude, 1), MAX_DECIMALS)
+
+
+def _reachable_bounds(feature: Feature, factual: float) -> tuple[float, float] | None:
+    """The feature's reachable interval from `factual`, rounded inward to what the decoder
+    writes (whole numbers, or the decimals of its range); None when it cannot move at all."""
+    low, high = feature.reachable(factual)
+    if feature.kind == "int":
+        low, high = math.ceil(low - 1e-9), math.floor(high + 1e-9)
+    else:
+        scale = 10.0 ** _decimals(float(feature.high or 0.0) - float(feature.low or 0.0))
+        low = math.ceil(round(low * scale, 6)) / scale
+        high = math.floor(round(high * scale, 6)) / scale
+    return (low, high) if low < high else None
+
+
+def counterfactual_json_schema(
+    spec: FeatureSpec, row: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """Changeable features in spec order (typed, ranged, optional), then a required rationale.
 
     Compact by design: an answer names only the features it changes (parse_answer keeps the
     person's other values), so a sparse CF costs a few dozen tokens instead of the whole row.
+    Given the person's `row`, each numeric range narrows to where one intervention may take
+    them (direction, largest step), so constrained decoding cannot propose an unactionable
+    value; features that cannot move are left out.
     """
-    properties = {
-        f.name: _feature_schema(f) for f in spec.features if f.actionability != "immutable"
-    }
+    properties = {}
+    for feature in spec.features:
+        if feature.actionability == "immutable":
+            continue
+        prop = _feature_schema(feature)
+        if row is not None and feature.is_numeric:
+            bounds = _reachable_bounds(feature, float(row[feature.name]))
+            if bounds is None:
+                continue
+            prop["minimum"], prop["maximum"] = bounds
+        properties[feature.name] = prop
     properties["rationale"] = {
         "type": "string",
         "maxLength": RATIONALE_MAX_LENGTH,
@@ -65,7 +98,5 @@ def with_short_numbers(json_schema: dict[str, Any]) -> dict[str, Any]:
         is_ranged_number = prop.get("type") == "number" and "minimum" in prop and "maximum" in prop
         if is_ranged_number and "multipleOf" not in prop:
             width = float(prop["maximum"]) - float(prop["minimum"])
-            magnitude = math.floor(math.log10(width)) if width > 0 else 0
-            decimals = min(max(3 - magnitude, 1), MAX_DECIMALS)
-            prop["multipleOf"] = 10.0**-decimals
+            prop["multipleOf"] = 10.0 ** -_decimals(width)
     return schema
