@@ -12,11 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 from cf_agent.data.cohort import Cohort
 from cf_agent.errors import DataError
-from cf_agent.models.classifier import SPLIT_COLUMN
+from cf_agent.models.classifier import SPLIT_COLUMN, split_positions
 
 MIN_KEPT = 2  # SMOTE needs a neighbour, and a class needs two rows to be learnt at all
 
@@ -44,17 +43,7 @@ def scenario_name(keep: float) -> str:
 
 def stratified_split(cohort: Cohort, test_size: float, seed: int) -> pd.DataFrame:
     """The split `cf-agent train --test-size T --seed S` draws (id column, 'split')."""
-    labels = cohort.labels.to_numpy()
-    positions = np.arange(len(cohort))
-    try:
-        _, test_pos = train_test_split(
-            positions, test_size=test_size, random_state=seed, stratify=labels
-        )
-    except ValueError as exc:
-        raise DataError(
-            f"{cohort.source}: cannot split {len(cohort)} rows with test_size={test_size}: {exc}",
-            "use more rows, or a test_size that leaves every class in both splits",
-        ) from None
+    _, test_pos = split_positions(cohort, test_size, seed)
     in_test = np.zeros(len(cohort), dtype=bool)
     in_test[test_pos] = True
     return pd.DataFrame(

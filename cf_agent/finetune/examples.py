@@ -30,8 +30,9 @@ from cf_agent.finetune.answers import answer_text, emittable_cf
 from cf_agent.models.baselines import BASELINE_METHODS, load_baseline
 from cf_agent.models.classifier import ClassifierBundle
 from cf_agent.models.llm.base import ChatMessage
+from cf_agent.models.llm.proposer import render_request
 from cf_agent.models.proposer import CFRequest
-from cf_agent.prompts.render import PromptTemplate, prompt_values
+from cf_agent.prompts.render import PromptTemplate
 from cf_agent.tools.metrics import changed_features, proximity_l2_range
 from cf_agent.tools.sensitivity import sensitivity_hints
 from cf_agent.tools.verdict import Verdict
@@ -236,19 +237,8 @@ class PromptRenderer:
         )
 
     def render(self, request: CFRequest) -> list[ChatMessage]:
-        """LLMProposer.render: the revise template once there is feedback."""
-        template = self.revise if request.feedback else self.initial
-        values = prompt_values(
-            self.spec,
-            request.row,
-            request.current_class,
-            previous=request.previous,
-            feedback=request.feedback,
-            hints=request.hints,
-            avoid=request.avoid,
-            exemplars=request.exemplars,
-        )
-        return template.render(values)
+        """Exactly the agent's prompt (LLMProposer.render)."""
+        return render_request(self.spec, self.initial, self.revise, request)[1]
 
 
 def feedback_text(verdicts: Sequence[Verdict]) -> str:

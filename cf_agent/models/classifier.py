@@ -196,6 +196,23 @@ def _test_metrics(
     return metrics
 
 
+def split_positions(cohort: Cohort, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row positions of the train and test people, stratified by label (seeded)."""
+    try:
+        train_pos, test_pos = train_test_split(
+            np.arange(len(cohort)),
+            test_size=test_size,
+            random_state=seed,
+            stratify=cohort.labels.to_numpy(),
+        )
+    except ValueError as exc:
+        raise DataError(
+            f"{cohort.source}: cannot split {len(cohort)} rows with test_size={test_size}: {exc}",
+            "use more rows, or a test_size that leaves every class in both splits",
+        ) from None
+    return train_pos, test_pos
+
+
 def train_classifier(
     cohort: Cohort, kind: ModelKind = "gbm", test_size: float = 0.25, seed: int = 0
 ) -> TrainResult:
@@ -204,16 +221,7 @@ def train_classifier(
         raise ValueError(f"test_size must be between 0 and 1, got {test_size}")
     _check_class_counts(cohort)
     labels = cohort.labels.to_numpy()
-    positions = np.arange(len(cohort))
-    try:
-        train_pos, test_pos = train_test_split(
-            positions, test_size=test_size, random_state=seed, stratify=labels
-        )
-    except ValueError as exc:
-        raise DataError(
-            f"{cohort.source}: cannot split {len(cohort)} rows with test_size={test_size}: {exc}",
-            "use more rows, or a test_size that leaves every class in both splits",
-        ) from None
+    train_pos, test_pos = split_positions(cohort, test_size, seed)
     features = cohort.features
     pipeline = build_pipeline(cohort.spec, kind, seed)
     pipeline.fit(features.iloc[train_pos], labels[train_pos])

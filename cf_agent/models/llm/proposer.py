@@ -12,6 +12,24 @@ from cf_agent.models.proposer import CFRequest, Proposal
 from cf_agent.prompts.render import PromptTemplate, prompt_values
 
 
+def render_request(
+    spec: FeatureSpec, initial: PromptTemplate, revise: PromptTemplate, request: CFRequest
+) -> tuple[PromptTemplate, list[ChatMessage]]:
+    """The prompt for a request: the revise template once there is feedback, else the initial."""
+    template = revise if request.feedback else initial
+    values = prompt_values(
+        spec,
+        request.row,
+        request.current_class,
+        previous=request.previous,
+        feedback=request.feedback,
+        hints=request.hints,
+        avoid=request.avoid,
+        exemplars=request.exemplars,
+    )
+    return template, template.render(values)
+
+
 class LLMProposer:
     """Proposes CFs with any ChatBackend: `initial` template first, `revise` after feedback."""
 
@@ -35,18 +53,7 @@ class LLMProposer:
         self.parallel_queries: int = getattr(backend, "parallel_queries", 1)
 
     def render(self, request: CFRequest) -> tuple[PromptTemplate, list[ChatMessage]]:
-        template = self.revise if request.feedback else self.initial
-        values = prompt_values(
-            self.spec,
-            request.row,
-            request.current_class,
-            previous=request.previous,
-            feedback=request.feedback,
-            hints=request.hints,
-            avoid=request.avoid,
-            exemplars=request.exemplars,
-        )
-        return template, template.render(values)
+        return render_request(self.spec, self.initial, self.revise, request)
 
     def propose(self, requests: Sequence[CFRequest]) -> list[Proposal]:
         rendered = [self.render(r) for r in requests]
