@@ -97,10 +97,14 @@ def complete_greedily(
     query: Mapping[str, Any],
     start: Mapping[str, Any],
     max_moves: int = 8,
+    exclude: frozenset[str] | set[str] = frozenset(),
 ) -> dict[str, Any] | None:
-    """Add the most helpful allowed single moves to `start` until the classifier flips."""
+    """Add the most helpful allowed single moves to `start` until the classifier flips.
+
+    Features in `exclude` are never moved (the search uses it to find a different CF).
+    """
     point = project(spec, query, start)
-    used: set[str] = set()
+    used: set[str] = set(exclude)
     for _ in range(max_moves + 1):
         moves = _single_moves(spec, query, point, used)
         verdicts = classifier_check.check_many(query, [point] + [row for _, row in moves])

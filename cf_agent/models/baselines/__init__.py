@@ -1,8 +1,9 @@
 """Classic counterfactual methods behind the Proposer interface, for comparison with the agent.
 
 Method strings: dice-random, dice-genetic, dice-kdtree (dice-ml), cfnow-greedy, cfnow-random
-(cfnow) and nice (NICEx). Each library is imported only when its method is loaded, and a
-missing one is reported with the command that installs it.
+(cfnow), nice (NICEx) and search (cf-agent's own greedy search: no LLM, no extra library).
+Each library is imported only when its method is loaded, and a missing one is reported with the
+command that installs it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ BASELINE_METHODS = (
     "cfnow-greedy",
     "cfnow-random",
     "nice",
+    "search",
 )
 _INSTALL = {
     "dice": "pip install dice-ml==0.12",
@@ -53,7 +55,7 @@ def load_baseline(
     """Build the baseline a method string names.
 
     Options: time_limit_s and seed (all methods), limit_seconds (cfnow-*: fine-tuning budget),
-    optimization (nice: "sparsity" or "proximity").
+    optimization (nice: "sparsity" or "proximity"), margin (search: how far past the boundary).
     """
     if method not in BASELINE_METHODS:
         raise UnknownMethodError(
@@ -61,6 +63,11 @@ def load_baseline(
         )
     family, _, variant = method.partition("-")
     common = {"time_limit_s", "seed"}
+    if method == "search":
+        from cf_agent.models.baselines.search import SearchProposer
+
+        _check_options(method, options, common | {"margin"})
+        return SearchProposer(spec, bundle, **options)
     try:
         if family == "dice":
             from cf_agent.models.baselines.dice import DiceProposer

@@ -1,0 +1,50 @@
+"""`search`: cf-agent's own deterministic search from the person's row, with no LLM.
+
+The same greedy search that refinement runs (tools/refine.py: add the single allowed move that
+raises p(desired) most until the classifier flips, then shrink every change back as far as
+validity allows), offered as a method in its own right: a baseline the LLM must beat, and the
+teacher whose CFs the embedded model is fine-tuned on. With `margin`, the shrink stops while the
+desired class still leads by that margin, so a CF lands safely past the boundary rather than on
+it. For k > 1, each further CF is searched without the first feature each earlier one changed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cf_agent.data.spec import FeatureSpec
+from cf_agent.models.baselines.base import BaselineProposer
+from cf_agent.models.classifier import ClassifierBundle
+from cf_agent.tools.classifier_check import ClassifierCheck
+from cf_agent.tools.metrics import changed_features
+from cf_agent.tools.refine import complete_greedily
+
+
+class SearchProposer(BaselineProposer):
+    """Greedy single-move search + shrink from the person's own row (no LLM input)."""
+
+    def __init__(
+        self,
+        spec: FeatureSpec,
+        bundle: ClassifierBundle,
+        time_limit_s: float = 30.0,
+        seed: int = 0,
+        margin: float = 0.0,
+    ) -> None:
+        super().__init__("search", spec, bundle, time_limit_s=time_limit_s, seed=seed)
+        self.margin = margin
+        self.check_ = ClassifierCheck(self.model, spec, margin=margin)
+
+    def _search(self, row: dict[str, Any], count: int, seed: int) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        excluded: set[str] = set()
+        for _ in range(count):
+            point = complete_greedily(self.spec, self.check_, row, row, exclude=excluded)
+            if point is None:
+                break
+            changed = changed_features(self.spec, row, point)
+            if not changed or point in found:
+                break
+            found.append(point)
+            excluded.add(changed[0])
+        return found
