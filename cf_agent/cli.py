@@ -99,13 +99,26 @@ def run(
     model: Annotated[str, typer.Option(help="embedded | hf:<id>[@adapter] | openai:<model>")] = (
         "embedded"
     ),
-    prompt: Annotated[str, typer.Option(help="zero_shot | few_shot | path to .toml")] = "zero_shot",
-    revise_prompt: Annotated[str, typer.Option(help="Template for revisions.")] = "revise",
+    prompt: Annotated[
+        str | None,
+        typer.Option(
+            help="compact | zero_shot | few_shot | .toml (default: compact for embedded)."
+        ),
+    ] = None,
+    revise_prompt: Annotated[
+        str | None, typer.Option(help="Template for revisions (default: the prompt's own).")
+    ] = None,
     k: Annotated[int, typer.Option(help="Diverse CFs wanted per person.", min=1, max=20)] = 1,
     max_rounds: Annotated[
         int, typer.Option(help="LLM rounds before giving up.", min=1, max=20)
     ] = 4,
-    refine: Annotated[bool, typer.Option(help="Deterministic refinement after LLM rounds.")] = True,
+    refine: Annotated[
+        bool,
+        typer.Option(
+            help="After the LLM rounds, let the search finish the LLM's proposals (CFs labelled "
+            "refine) or start from the person's row (labelled search)."
+        ),
+    ] = True,
     hints: Annotated[
         bool, typer.Option(help="Tell the LLM which allowed moves raise p(desired) most.")
     ] = True,
@@ -202,10 +215,11 @@ def evaluate_methods(
     methods: Annotated[
         str,
         typer.Option(
-            help="Comma-separated: LLM model strings (embedded, hf:..., openai:...) and "
-            "baselines (dice-random, dice-genetic, dice-kdtree, cfnow-greedy, cfnow-random, nice)."
+            help="Comma-separated: LLM model strings (embedded, hf:..., openai:...: the LLM "
+            "alone; append +refine for the LLM followed by the search) and baselines (search, "
+            "dice-random, dice-genetic, dice-kdtree, cfnow-greedy, cfnow-random, nice)."
         ),
-    ] = "embedded,dice-random,dice-genetic,cfnow-greedy,nice",
+    ] = "embedded,embedded+refine,search,dice-random,cfnow-greedy,nice",
     n: Annotated[int | None, typer.Option(help="At most this many people (same for all).")] = 100,
     k: Annotated[int, typer.Option(help="CFs asked per person.")] = 1,
     margin: Annotated[float, typer.Option(help="Required probability margin.")] = 0.0,
@@ -217,10 +231,14 @@ def evaluate_methods(
     nice_optimization: Annotated[str, typer.Option(help="NICE: sparsity or proximity.")] = (
         "sparsity"
     ),
-    prompt: Annotated[str, typer.Option(help="LLMs: zero_shot | few_shot | .toml")] = "zero_shot",
-    revise_prompt: Annotated[str, typer.Option(help="LLMs: template for revisions.")] = "revise",
+    prompt: Annotated[
+        str | None,
+        typer.Option(help="LLMs: compact | zero_shot | few_shot | .toml (default: per model)."),
+    ] = None,
+    revise_prompt: Annotated[
+        str | None, typer.Option(help="LLMs: template for revisions (default: the prompt's own).")
+    ] = None,
     max_rounds: Annotated[int, typer.Option(help="LLMs: rounds before giving up.")] = 4,
-    refine: Annotated[bool, typer.Option(help="LLMs: refinement after the rounds.")] = True,
     hints: Annotated[bool, typer.Option(help="LLMs: sensitivity hints.")] = True,
     base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible base URL.")] = None,
     api_key: Annotated[
@@ -257,7 +275,6 @@ def evaluate_methods(
             "prompt": prompt,
             "revise_prompt": revise_prompt,
             "max_rounds": max_rounds,
-            "refine": refine,
             "hints": hints,
             "base_url": base_url,
             "api_key": api_key,
@@ -401,22 +418,35 @@ def finetune(
     base: Annotated[str, typer.Option(help="embedded | hf:<id or path>")] = "embedded",
     sources: Annotated[
         str, typer.Option(help="Comma-separated: baselines, run:<results.jsonl>, audit:<db>.")
-    ] = "dice-random,cfnow-greedy",
-    people: Annotated[int, typer.Option(help="Learn from the first N people.", min=1)] = 300,
-    val_share: Annotated[float, typer.Option(help="Share of people held out.")] = 0.2,
-    revise_share: Annotated[float, typer.Option(help="Share of people with a revise example.")] = (
-        0.3
-    ),
+    ] = "search",
+    people: Annotated[int, typer.Option(help="Learn from the first N people.", min=1)] = 1500,
+    val_share: Annotated[float, typer.Option(help="Share of people held out.")] = 0.05,
+    revise_share: Annotated[
+        float, typer.Option(help="Share of people with an on-policy revise example.")
+    ] = 0.25,
+    teacher_margin: Annotated[
+        float, typer.Option(help="search teacher: lead of the desired class past the boundary.")
+    ] = 0.1,
+    teacher_grid: Annotated[
+        str, typer.Option(help="search teacher: fine (tenths) or half (half/whole steps).")
+    ] = "half",
+    eval_people: Annotated[
+        int, typer.Option(help="Held-out people whose first-proposal validity is tracked.")
+    ] = 40,
     time_limit: Annotated[float, typer.Option(help="Seconds per person per baseline.")] = 10.0,
     rank: Annotated[int, typer.Option(help="LoRA rank.")] = 16,
     alpha: Annotated[int, typer.Option(help="LoRA alpha.")] = 32,
     top_layers: Annotated[
         int | None, typer.Option(help="LoRA on the last N layers only (faster on CPU).")
     ] = None,
-    epochs: Annotated[float, typer.Option(help="Passes over the training examples.")] = 1.0,
-    learning_rate: Annotated[float, typer.Option(help="AdamW learning rate.")] = 2e-4,
-    batch_size: Annotated[int, typer.Option(help="Examples per step.")] = 4,
+    epochs: Annotated[float, typer.Option(help="Passes over the training examples.")] = 3.0,
+    learning_rate: Annotated[float, typer.Option(help="Peak AdamW learning rate (cosine).")] = 5e-4,
+    batch_size: Annotated[int, typer.Option(help="Examples per step.")] = 8,
     max_steps: Annotated[int | None, typer.Option(help="Stop after N steps.")] = None,
+    eval_every: Annotated[int, typer.Option(help="Steps between validity measurements.")] = 40,
+    patience: Annotated[
+        int, typer.Option(help="Stop after N measurements without improvement.")
+    ] = 3,
     quantization: Annotated[str, typer.Option(help="auto | none | 4bit (CUDA QLoRA).")] = "auto",
     compare_n: Annotated[int, typer.Option(help="Held-out people for before/after; 0 skips.")] = 20,
     compare_rounds: Annotated[int, typer.Option(help="LLM rounds in the before/after runs.")] = 2,
@@ -441,6 +471,9 @@ def finetune(
             "people": people,
             "val_share": val_share,
             "revise_share": revise_share,
+            "teacher_margin": teacher_margin,
+            "teacher_grid": teacher_grid,
+            "eval_people": eval_people,
             "time_limit_s": time_limit,
             "lora": {
                 "rank": rank,
@@ -450,6 +483,8 @@ def finetune(
                 "learning_rate": learning_rate,
                 "batch_size": batch_size,
                 "max_steps": max_steps,
+                "eval_every": eval_every,
+                "patience": patience,
                 "quantization": quantization,
                 "seed": seed,
             },

@@ -37,7 +37,7 @@ def check_methods(methods: Iterable[str], proposers: Mapping[str, Proposer]) -> 
 
 
 def study_fingerprint(
-    keyed: dict[str, Any], cohort: Cohort, prompts: Iterable[str], **more: Any
+    keyed: dict[str, Any], cohort: Cohort, prompts: Iterable[str | None], **more: Any
 ) -> str:
     """Hash of what shapes a study's results: chosen options, data, spec and prompt templates."""
     keyed = {
@@ -45,7 +45,7 @@ def study_fingerprint(
         **more,
         "data_hash": cohort.data_hash,
         "spec_hash": cohort.spec.spec_hash(),
-        "prompts": [load_prompt(prompt).sha256 for prompt in prompts],
+        "prompts": [load_prompt(prompt).sha256 for prompt in prompts if prompt],
     }
     return hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()[:16]
 

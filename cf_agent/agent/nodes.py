@@ -7,13 +7,13 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 
 from cf_agent.agent.context import AgentContext, context_of
-from cf_agent.agent.state import Candidate, CFState
+from cf_agent.agent.state import Candidate, CFSource, CFState, is_llm_source
 from cf_agent.models.proposer import CFRequest, Proposal
+from cf_agent.tools.rationale import change_rationale
 from cf_agent.tools.refine import provenance, refine
-from cf_agent.tools.sensitivity import sensitivity_hints
+from cf_agent.tools.sensitivity import probe_moves
 from cf_agent.tools.verdict import Verdict
 
-REFINE_SOURCE = "refine"
 MAX_REFINE_STARTS = 3
 
 
@@ -41,9 +41,7 @@ def propose_counterfactuals(state: CFState, config: RunnableConfig) -> dict[str,
     ctx = context_of(config)
     wanted = state["k"] - len(state["accepted"])
     last = state["candidates"][-1] if state["candidates"] else None
-    hints = (
-        sensitivity_hints(ctx.model, ctx.spec, state["query"], top=2 + wanted) if ctx.hints else []
-    )
+    probes = probe_moves(ctx.model, ctx.spec, state["query"], top=3 + wanted) if ctx.hints else None
     request = CFRequest(
         query_id=state["query_id"],
         row=state["query"],
@@ -55,7 +53,10 @@ def propose_counterfactuals(state: CFState, config: RunnableConfig) -> dict[str,
         exemplars=_nearest_exemplars(ctx, state["query"]),
     )
     # k > 1: each request leads with a different hint, so even greedy decoding diverges.
-    requests = [request.model_copy(update={"hints": hints[i:] + hints[:i]}) for i in range(wanted)]
+    requests = [
+        request.model_copy(update={"probes": probes.rotated(i) if probes else None})
+        for i in range(wanted)
+    ]
     proposals = ctx.proposer.propose(requests)
     for proposal in proposals:
         ctx.log(
@@ -82,6 +83,7 @@ def _judge(
     proposal: Proposal,
     accepted: list[dict[str, Any]],
     llm_values: dict[str, Any] | None,
+    start: str = "llm",
 ) -> Candidate:
     verdicts: list[Verdict] = []
     if proposal.values is not None:
@@ -95,6 +97,7 @@ def _judge(
     candidate = Candidate(
         round=state["round"],
         source=proposal.source,
+        start=start,
         values=proposal.values,
         rationale=proposal.rationale,
         error=proposal.error,
@@ -115,6 +118,7 @@ def _judge(
         {
             "round": state["round"],
             "source": candidate["source"],
+            "start": start,
             "passed": passed,
             "verdicts": candidate["verdicts"],
             "feedback": candidate["feedback"],
@@ -149,29 +153,35 @@ def _p_desired(candidate: Candidate) -> float:
 
 
 def refine_proposals(state: CFState, config: RunnableConfig) -> dict[str, Any]:
-    """Refine the LLM's distinct failed proposals (best first), then the factual row itself."""
+    """Refine the LLM's distinct failed proposals (best first), then search from the person's
+    own row. Each CF says which: `refine` from `llm round N`, or `search` from `person`; its
+    rationale describes its own change, never an LLM's text about other values."""
     ctx = context_of(config)
     llm_failed = sorted(
-        (c for c in state["candidates"] if c["values"] and c["source"] != REFINE_SOURCE),
+        (c for c in state["candidates"] if c["values"] and is_llm_source(c["source"])),
         key=_p_desired,
         reverse=True,
     )
-    starts: list[tuple[dict[str, Any], str, dict[str, Any] | None]] = []
+    starts: list[tuple[dict[str, Any], str, str, dict[str, Any] | None]] = []
     for c in llm_failed:
-        if c["values"] is not None and all(c["values"] != s for s, _, _ in starts):
-            starts.append((c["values"], c["rationale"], c["values"]))
-    starts = [*starts[:MAX_REFINE_STARTS], (state["query"], "", None)]
+        if c["values"] is not None and all(c["values"] != s for s, _, _, _ in starts):
+            starts.append((c["values"], CFSource.REFINE, f"llm round {c['round']}", c["values"]))
+    starts = [*starts[:MAX_REFINE_STARTS], (state["query"], CFSource.SEARCH, "person", None)]
     accepted_values = [c["values"] for c in state["accepted"] if c["values"] is not None]
     judged: list[Candidate] = []
     wanted = state["k"] - len(state["accepted"])
-    for start, rationale, llm_values in starts:
+    for start, source, label, llm_values in starts:
         if len(judged) >= wanted:
             break
         point = refine(ctx.spec, ctx.verifiers.classifier_check, state["query"], start)
         if point is None:
             continue
-        proposal = Proposal(values=point, rationale=rationale, source=REFINE_SOURCE)
-        result = _judge(ctx, state, proposal, accepted_values, llm_values)
+        proposal = Proposal(
+            values=point,
+            rationale=change_rationale(ctx.spec, state["query"], point),
+            source=source,
+        )
+        result = _judge(ctx, state, proposal, accepted_values, llm_values, start=label)
         if result["passed"]:
             accepted_values.append(point)
             judged.append(result)
@@ -191,7 +201,12 @@ def finish_query(state: CFState, config: RunnableConfig) -> dict[str, Any]:
             "rounds": state["round"],
             "llm_calls": state["llm_calls"],
             "accepted": [
-                {"values": c["values"], "source": c["source"], "provenance": c["provenance"]}
+                {
+                    "values": c["values"],
+                    "source": c["source"],
+                    "start": c["start"],
+                    "provenance": c["provenance"],
+                }
                 for c in state["accepted"]
             ],
         },

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from cf_agent.agent.state import Candidate, CFState
+from cf_agent.agent.state import Candidate, CFState, is_llm_source
 from cf_agent.data.spec import FeatureSpec
 
 RESULT_SCHEMA_VERSION = 1
@@ -45,6 +45,7 @@ def _cf_record(spec: FeatureSpec, query: Mapping[str, Any], c: Candidate) -> dic
         "values": c["values"],
         "changes": changes(spec, query, c["values"]),
         "source": c["source"],
+        "start": c["start"],
         "provenance": c["provenance"],
         "round": c["round"],
         "rationale": c["rationale"],
@@ -56,7 +57,7 @@ def _cf_record(spec: FeatureSpec, query: Mapping[str, Any], c: Candidate) -> dic
 
 def result_record(spec: FeatureSpec, state: CFState, seconds: float) -> dict[str, Any]:
     """One JSON-able line per query: status, accepted CFs with deltas, and the history's shape."""
-    llm_candidates = [c for c in state["candidates"] if c["source"] != "refine"]
+    llm_candidates = [c for c in state["candidates"] if is_llm_source(c["source"])]
     return {
         "schema_version": RESULT_SCHEMA_VERSION,
         "query_id": state["query_id"],

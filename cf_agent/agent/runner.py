@@ -40,8 +40,8 @@ from cf_agent.fileio import ensure_writable, write_text_atomic
 from cf_agent.models.classifier import ClassifierBundle, load_bundle, load_split
 from cf_agent.models.llm.proposer import LLMProposer
 from cf_agent.models.proposer import Proposer
-from cf_agent.models.registry import load_backend
-from cf_agent.prompts.render import load_prompt
+from cf_agent.models.registry import default_prompt, load_backend
+from cf_agent.prompts.render import load_prompts
 from cf_agent.tools.actionability import ActionabilityCheck
 from cf_agent.tools.classifier_check import ClassifierCheck
 from cf_agent.tools.plausibility import PlausibilityCheck
@@ -56,8 +56,10 @@ class RunOptions(BaseModel):
     model_dir: Path
     out: Path
     model: str = "embedded"
-    prompt: str = "zero_shot"
-    revise_prompt: str = "revise"
+    prompt: str | None = Field(default=None, description="None: the model's default prompt.")
+    revise_prompt: str | None = Field(
+        default=None, description="None: the revise template the prompt names."
+    )
     k: int = Field(default=1, ge=1, le=20)
     max_rounds: int = Field(default=4, ge=1, le=20)
     refine: bool = True
@@ -236,7 +238,9 @@ def run_agent(
     spec = load_spec(options.spec)
     cohort = load_cohort(options.data, spec)
     bundle = load_bundle(options.model_dir, spec)
-    initial, revise = load_prompt(options.prompt), load_prompt(options.revise_prompt)
+    initial, revise = load_prompts(
+        options.prompt or default_prompt(options.model), options.revise_prompt
+    )
     queries = plan_queries(cohort, bundle, options.n)
     verifiers = build_verifiers(spec, bundle, cohort, options.model_dir, options.margin)
     if proposer is None:

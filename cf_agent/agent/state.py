@@ -6,6 +6,7 @@ Plain JSON-able values only, so LangGraph's SQLite checkpointer can store and re
 from __future__ import annotations
 
 import operator
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from typing_extensions import TypedDict
@@ -13,11 +14,30 @@ from typing_extensions import TypedDict
 QueryStatus = Literal["running", "accepted", "partial", "gave_up"]
 
 
+class CFSource(StrEnum):
+    """Who wrote a CF's final values when no LLM did (an LLM's CF carries its model string)."""
+
+    REFINE = "refine"  # the search continued from an LLM proposal
+    SEARCH = "search"  # the search from the person's own row: no LLM input at all
+
+
+def is_llm_source(source: str) -> bool:
+    """Whether an LLM wrote these final values itself."""
+    return source not in tuple(CFSource)
+
+
 class Candidate(TypedDict):
-    """One proposal after verification."""
+    """One proposal after verification.
+
+    `source` says who wrote the final values: the LLM (its model string), `refine` (the search
+    continued from an LLM proposal) or `search` (the search from the person's own row, no LLM
+    input). `start` says where refinement began: `llm round N` or `person`; for an LLM's own
+    proposal it is `llm`.
+    """
 
     round: int
     source: str
+    start: str
     values: dict[str, Any] | None
     rationale: str
     error: str | None

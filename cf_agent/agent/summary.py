@@ -1,4 +1,8 @@
-"""The end-of-run summary: pure-LLM and refined figures reported separately."""
+"""The end-of-run summary: who wrote the CFs, reported apart.
+
+Three producers: the LLM alone (its own proposal passed), refinement (the search continued
+from an LLM proposal) and the search alone (from the person's own row, no LLM input).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pydantic import BaseModel, Field
+
+from cf_agent.agent.state import CFSource, is_llm_source
 
 
 class RunSummary(BaseModel):
@@ -22,10 +28,18 @@ class RunSummary(BaseModel):
     )
     llm_proposal_validity: float = Field(description="Share of all LLM proposals that passed.")
     parse_failure_rate: float = Field(description="Share of LLM answers that were unusable.")
-    refined_share: float = Field(description="Share of returned CFs that refinement produced.")
+    refined_share: float = Field(
+        description="Share of returned CFs the search wrote, continuing an LLM proposal."
+    )
+    search_share: float = Field(
+        default=float("nan"),
+        description="Share of returned CFs the search wrote from the person's own row (no LLM).",
+    )
     mean_rounds: float = Field(description="Mean LLM rounds per query.")
     mean_llm_calls: float = Field(description="Mean LLM calls per query.")
-    mean_plausibility: float = Field(description="Mean plausibility score of returned CFs.")
+    mean_plausibility: float = Field(
+        description="Mean plausibility score of returned CFs (each passed the threshold)."
+    )
     mean_sparsity: float = Field(description="Mean number of features changed per returned CF.")
     median_seconds_per_cf: float = Field(
         description="Median over queries of a query's wall time / its verified CFs (latency)."
@@ -49,14 +63,14 @@ def summarize(records: Iterable[dict[str, Any]], wall_seconds: float | None = No
     n = succeeded = llm_succeeded = first_valid = 0
     llm_props = llm_valid = parse_failures = 0
     rounds = llm_calls = 0.0
-    cfs = valid_cfs = refined = changed = 0
+    cfs = valid_cfs = refined = searched = changed = 0
     plausibility: list[float] = []
     per_cf_time: list[float] = []
     for r in records:
         n += 1
         found = r["counterfactuals"]
         succeeded += bool(found)
-        llm_succeeded += any(cf["source"] != "refine" for cf in found)
+        llm_succeeded += any(is_llm_source(cf["source"]) for cf in found)
         first_valid += bool(r["first_proposal_valid"])
         llm_props += r["llm_proposals"]
         llm_valid += r["llm_valid"]
@@ -68,7 +82,8 @@ def summarize(records: Iterable[dict[str, Any]], wall_seconds: float | None = No
         for cf in found:
             cfs += 1
             valid_cfs += all(v["passed"] for v in cf["verdicts"].values())
-            refined += cf["source"] == "refine"
+            refined += cf["source"] == CFSource.REFINE
+            searched += cf["source"] == CFSource.SEARCH
             changed += len(cf["changes"])
             if "plausibility" in cf["verdicts"]:
                 plausibility.append(cf["verdicts"]["plausibility"]["score"])
@@ -82,6 +97,7 @@ def summarize(records: Iterable[dict[str, Any]], wall_seconds: float | None = No
         llm_proposal_validity=_ratio(llm_valid, llm_props),
         parse_failure_rate=_ratio(parse_failures, llm_props),
         refined_share=_ratio(refined, cfs),
+        search_share=_ratio(searched, cfs),
         mean_rounds=_ratio(rounds, n),
         mean_llm_calls=_ratio(llm_calls, n),
         mean_plausibility=_mean(plausibility),

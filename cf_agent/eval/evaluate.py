@@ -2,7 +2,9 @@
 
 The people are `plan_queries`' rows (predicted outside the desired class, file order, first n).
 LLM methods (model strings: embedded, hf:..., openai:...) run through the agent with its
-revise loop (`run_agent`); classic baselines propose k CFs per person once. Then cf-agent's
+revise loop (`run_agent`): a bare model string is the LLM alone (no refinement), `<model>+refine`
+the LLM followed by the search; `search` is the search alone, a baseline like the classic
+ones, which propose k CFs per person once. Then cf-agent's
 verifiers and metrics score every CF alike. Each judged person is journalled (fsynced JSONL per
 method under journal/), so a killed evaluation resumes where it stopped and a later call with
 more methods only runs the new ones; --overwrite starts afresh.
@@ -34,7 +36,7 @@ from cf_agent.eval.table import MethodSummary, summarize_method
 from cf_agent.models.baselines import UnknownMethodError, load_baseline
 from cf_agent.models.classifier import ClassifierBundle, load_bundle, load_split
 from cf_agent.models.proposer import CFRequest, Proposal, Proposer
-from cf_agent.models.registry import is_model_string
+from cf_agent.models.registry import is_model_string, split_method
 from cf_agent.study_dir import (
     JOURNAL_DIR,
     RUNS_DIR,
@@ -63,10 +65,9 @@ class EvalOptions(BaseModel):
     time_limit_s: float = Field(default=30.0, gt=0, description="Per person, per baseline.")
     cfnow_seconds: float = Field(default=3.0, gt=0, description="CFNOW's fine-tuning budget.")
     nice_optimization: Literal["sparsity", "proximity"] = "sparsity"
-    prompt: str = "zero_shot"
-    revise_prompt: str = "revise"
+    prompt: str | None = Field(default=None, description="None: each model's default prompt.")
+    revise_prompt: str | None = Field(default=None, description="None: the prompt's own.")
     max_rounds: int = Field(default=4, ge=1, le=20)
-    refine: bool = True
     hints: bool = True
     base_url: str | None = None
     api_key: SecretStr | None = None
@@ -183,18 +184,19 @@ def _run_llm(
 ) -> None:
     """The agent loop over the same people (run_agent resumes itself), then the same judging."""
     out = options.out / RUNS_DIR / f"{_slug(method)}.jsonl"
+    model, refine = split_method(method)
     if not out.exists():
         run_options = RunOptions(
             data=options.data,
             spec=options.spec,
             model_dir=options.model_dir,
             out=out,
-            model=method,
+            model=model,
             prompt=options.prompt,
             revise_prompt=options.revise_prompt,
             k=options.k,
             max_rounds=options.max_rounds,
-            refine=options.refine,
+            refine=refine,
             hints=options.hints,
             n=options.n,
             margin=options.margin,

@@ -23,8 +23,6 @@ from cf_agent.tools.classifier_check import rows_to_frame
 from cf_agent.tools.verdict import Verdict
 from cf_agent.tools.verifiers import Verifiers
 
-REFINE_SOURCE = "refine"
-
 
 class SlotResult(BaseModel):
     """One of the k counterfactuals asked of a method for one person, and how it scored."""
@@ -33,7 +31,9 @@ class SlotResult(BaseModel):
     returned: bool = Field(description="The method returned a row for this slot.")
     values: dict[str, Any] | None = Field(default=None, description="The CF's feature row.")
     error: str | None = Field(default=None, description="Why nothing was returned.")
-    source: str = Field(description="Method or model that wrote it; 'refine' if refined.")
+    source: str = Field(
+        description="Method or model that wrote it; 'refine' or 'search' if the search did."
+    )
     valid: bool | None = Field(default=None, description="The classifier check passed.")
     p_desired: float | None = Field(default=None, description="p(desired class) for the CF.")
     actionable: bool | None = Field(default=None, description="The actionability check passed.")

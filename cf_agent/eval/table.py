@@ -13,7 +13,8 @@ from collections.abc import Callable, Iterable, Sequence
 
 from pydantic import BaseModel, Field
 
-from cf_agent.eval.judge import REFINE_SOURCE, QueryResult, SlotResult
+from cf_agent.agent.state import is_llm_source
+from cf_agent.eval.judge import QueryResult, SlotResult
 from cf_agent.tools.metrics import mean_ci
 
 
@@ -74,7 +75,10 @@ class MethodSummary(BaseModel):
     diversity: Estimate = Field(description="Per person with 2+ CFs: mean pairwise L1/MAD.")
     ynn: Estimate = Field(description="Per returned CF: yNN (k = 5).")
     redundancy: Estimate = Field(description="Per valid CF: changes that were not needed.")
-    refined: Estimate = Field(description="Per returned CF: written by refinement, not the LLM.")
+    refined: Estimate = Field(
+        description="Per returned CF of an LLM method: written by the search (refinement or "
+        "search from the person's row), not the LLM."
+    )
     median_seconds_per_cf: float | None = Field(
         description="Median over people with a CF of (seconds / CFs returned)."
     )
@@ -117,7 +121,7 @@ def summarize_method(method: str, results: Sequence[QueryResult], is_llm: bool) 
         diversity=estimate(r.diversity for r in results),
         ynn=_per_cf(results, lambda s: s.ynn, upper=1.0),
         redundancy=_per_cf(results, lambda s: s.redundancy),
-        refined=_per_cf(results, lambda s: s.source == REFINE_SOURCE, upper=1.0),
+        refined=_per_cf(results, lambda s: not is_llm_source(s.source), upper=1.0),
         median_seconds_per_cf=statistics.median(per_cf_seconds) if per_cf_seconds else None,
         llm_calls=estimate(r.llm_calls for r in results),
     )

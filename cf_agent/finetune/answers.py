@@ -12,8 +12,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from cf_agent.data.spec import Feature, FeatureSpec
-from cf_agent.eval.interventions import describe_delta
+from cf_agent.data.spec import Feature, FeatureSpec, SumRule
 from cf_agent.models.llm.constrained import JSON_COMPILE_OPTIONS
 from cf_agent.models.llm.schema import (
     RATIONALE_MAX_LENGTH,
@@ -21,6 +20,7 @@ from cf_agent.models.llm.schema import (
     with_short_numbers,
 )
 from cf_agent.tools.metrics import changed_features
+from cf_agent.tools.rationale import direction_rationale
 
 # llguidance's defaults when no separator is configured (see JsonCompileOptions).
 ANSWER_SEPARATORS = (
@@ -63,31 +63,17 @@ def emittable_cf(
     return out
 
 
-def _clause(feature: Feature, before: Any, after: Any) -> str:
-    if not feature.is_numeric:
-        return f"{feature.name} to {after}"
-    return f"{feature.name} {describe_delta(feature, float(after) - float(before))}"
-
-
-def rationale(spec: FeatureSpec, row: Mapping[str, Any], cf: Mapping[str, Any]) -> str:
-    """A short deterministic sentence naming the changes with units, within the length limit.
-
-    'Steps +2,400 steps/day, bmi -1.5 kg/m2.'; changes that do not fit are summarised as
-    'and N more'.
-    """
-    clauses = [_clause(spec.feature(n), row[n], cf[n]) for n in changed_features(spec, row, cf)]
-    for kept in range(len(clauses), 0, -1):
-        text = ", ".join(clauses[:kept])
-        if kept < len(clauses):
-            text += f" and {len(clauses) - kept} more"
-        text = text[0].upper() + text[1:] + "."
-        if len(text) <= RATIONALE_MAX_LENGTH:
-            return text
-    return (clauses[0][0].upper() + clauses[0][1:])[: RATIONALE_MAX_LENGTH - 1] + "."
-
-
 def answer_text(spec: FeatureSpec, row: Mapping[str, Any], cf: Mapping[str, Any]) -> str:
-    """The compact JSON answer for an emittable CF: changed features in spec order, rationale."""
-    answer: dict[str, Any] = {name: cf[name] for name in changed_features(spec, row, cf)}
-    answer["rationale"] = rationale(spec, row, cf)
+    """The compact JSON answer for an emittable CF: changed features in spec order, rationale.
+
+    A sum rule's total is left out when parts change: the parser derives it from them.
+    """
+    changed = changed_features(spec, row, cf)
+    derived = {
+        rule.total
+        for rule in spec.rules
+        if isinstance(rule, SumRule) and any(part in changed for part in rule.parts)
+    }
+    answer: dict[str, Any] = {name: cf[name] for name in changed if name not in derived}
+    answer["rationale"] = direction_rationale(spec, row, cf, RATIONALE_MAX_LENGTH)
     return json.dumps(answer, separators=ANSWER_SEPARATORS, ensure_ascii=False)

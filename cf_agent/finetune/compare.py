@@ -20,7 +20,7 @@ from cf_agent.agent.summary import RunSummary
 from cf_agent.data.cohort import Cohort
 from cf_agent.models.llm.base import ChatBackend
 from cf_agent.models.llm.proposer import LLMProposer
-from cf_agent.prompts.render import load_prompt
+from cf_agent.prompts.render import load_prompts
 
 COMPARED = (
     ("first_proposal_validity", "first proposal valid"),
@@ -39,10 +39,10 @@ class ComparisonSettings(BaseModel):
     data: Path
     spec: Path
     model_dir: Path
-    prompt: str = "zero_shot"
-    revise_prompt: str = "revise"
+    prompt: str = "compact"
+    revise_prompt: str | None = None
     max_rounds: int = Field(default=2, ge=1)
-    refine: bool = True
+    refine: bool = False
     hints: bool = True
 
 
@@ -100,7 +100,7 @@ def compare_models(
 ) -> list[RunSummary]:
     """Run the agent with each (label, backend) on `people` (all queries now); summaries."""
     spec = cohort.spec
-    initial, revise = load_prompt(settings.prompt), load_prompt(settings.revise_prompt)
+    initial, revise = load_prompts(settings.prompt, settings.revise_prompt)
     summaries = []
     with tempfile.TemporaryDirectory(prefix="cf-agent-compare-") as tmp:
         work = Path(tmp)

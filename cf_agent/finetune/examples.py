@@ -5,8 +5,9 @@ log, and classic baselines run on the people the agent would be asked about. Eve
 rounded to what the constrained decoder can emit and checked by all three verifiers again (the
 classifier may be newer than the run); one target per person is kept, the sparsest. People, not
 rows, are split into train and validation by a hash of their id, so a person never sits on both
-sides. Optionally, a revise-round example per person: a too-timid version of the target (half
-the change) that the verifiers reject, with their feedback, answered by the target.
+sides. Revise-round examples are on-policy (`revise_examples`): the model being trained answers
+the first-round prompt, and each proposal the verifiers reject becomes a revise prompt with its
+real feedback, answered by the person's target.
 """
 
 from __future__ import annotations
@@ -31,10 +32,10 @@ from cf_agent.models.baselines import BASELINE_METHODS, load_baseline
 from cf_agent.models.classifier import ClassifierBundle
 from cf_agent.models.llm.base import ChatMessage
 from cf_agent.models.llm.proposer import render_request
-from cf_agent.models.proposer import CFRequest
+from cf_agent.models.proposer import CFRequest, Proposer
 from cf_agent.prompts.render import PromptTemplate
 from cf_agent.tools.metrics import changed_features, proximity_l2_range
-from cf_agent.tools.sensitivity import sensitivity_hints
+from cf_agent.tools.sensitivity import probe_moves
 from cf_agent.tools.verdict import Verdict
 from cf_agent.tools.verifiers import Verifiers
 
@@ -182,10 +183,11 @@ def baseline_candidates(
     time_limit_s: float,
     seed: int,
     progress: Callable[[str, int, int], None] | None = None,
+    **options: Any,
 ) -> list[Candidate]:
     """One CF per person from a classic baseline, run on the agent's own queries."""
     proposer = load_baseline(
-        method, spec, bundle, train_frame, time_limit_s=time_limit_s, seed=seed
+        method, spec, bundle, train_frame, time_limit_s=time_limit_s, seed=seed, **options
     )
     candidates = []
     for done, query in enumerate(queries, start=1):
@@ -198,6 +200,7 @@ def baseline_candidates(
         for proposal in proposer.propose([request]):
             if proposal.values is not None:
                 provenance = {"kind": "baseline", "method": method}
+                provenance.update({k: str(v) for k, v in options.items()})
                 candidates.append(
                     Candidate(
                         person_id=query.query_id, values=proposal.values, provenance=provenance
@@ -227,13 +230,13 @@ class PromptRenderer:
 
     def request(self, query: Query) -> CFRequest:
         """The CFRequest propose_counterfactuals builds for round one with k = 1."""
-        hints = sensitivity_hints(self.bundle, self.spec, query.row, top=3) if self.hints else []
+        probes = probe_moves(self.bundle, self.spec, query.row, top=4) if self.hints else None
         return CFRequest(
             query_id=query.query_id,
             row=query.row,
             current_class=query.current_class,
             desired_class=self.spec.desired_class,
-            hints=hints,
+            probes=probes,
         )
 
     def render(self, request: CFRequest) -> list[ChatMessage]:
@@ -241,18 +244,49 @@ class PromptRenderer:
         return render_request(self.spec, self.initial, self.revise, request)[1]
 
 
+def revise_examples(
+    spec: FeatureSpec,
+    proposer: Proposer,
+    renderer: PromptRenderer,
+    verifiers: Verifiers,
+    queries: Sequence[Query],
+    examples: Sequence[TrainingExample],
+    model_label: str,
+) -> list[TrainingExample]:
+    """On-policy revise examples: the model's own rejected first proposals, the verifiers' real
+    feedback, and the person's verified target as the answer (one per person, same split)."""
+    firsts = {e.person_id: e for e in examples if e.round == "initial"}
+    wanted = [q for q in queries if q.query_id in firsts]
+    requests = [renderer.request(q) for q in wanted]
+    out: list[TrainingExample] = []
+    for query, request, proposal in zip(wanted, requests, proposer.propose(requests), strict=True):
+        first = firsts[query.query_id]
+        verdicts = verifiers.check(query.row, proposal.values) if proposal.values else []
+        if proposal.values is not None and Verifiers.all_passed(verdicts):
+            continue  # nothing to revise
+        feedback = "\n".join(
+            line
+            for line in [f"- {proposal.error}" if proposal.error else "", feedback_text(verdicts)]
+            if line
+        )
+        revise = request.model_copy(update={"previous": proposal.values, "feedback": feedback})
+        out.append(
+            TrainingExample(
+                person_id=query.query_id,
+                split=first.split,
+                round="revise",
+                messages=renderer.render(revise),
+                answer=first.answer,
+                previous=proposal.values,
+                provenance={**first.provenance, "previous": f"{model_label} first proposal"},
+            )
+        )
+    return out
+
+
 def feedback_text(verdicts: Sequence[Verdict]) -> str:
     """The verifiers' reasons as the agent sends them in a revise prompt."""
     return "\n".join(v.feedback() for v in verdicts if not v.passed and v.reasons)
-
-
-def timid_cf(spec: FeatureSpec, row: Mapping[str, Any], cf: Mapping[str, Any]) -> dict[str, Any]:
-    """Half of each numeric change (categorical switches kept): a typical too-small proposal."""
-    half = dict(cf)
-    for name in changed_features(spec, row, cf):
-        if spec.feature(name).is_numeric:
-            half[name] = float(row[name]) + (float(cf[name]) - float(row[name])) / 2
-    return emittable_cf(spec, row, half)
 
 
 def _best_target(
@@ -276,7 +310,6 @@ def build_examples(
     verifiers: Verifiers,
     renderer: PromptRenderer,
     val_share: float = 0.2,
-    revise_share: float = 0.3,
     seed: int = 0,
 ) -> ExampleSet:
     """Filter candidates (emittable, all verifiers pass), one target per person, split by person.
@@ -321,24 +354,6 @@ def build_examples(
                 round="initial",
                 messages=renderer.render(request),
                 provenance=candidate.provenance,
-                **common,
-            )
-        )
-        if person_split(query.query_id, revise_share, seed + 1) != "val":
-            continue  # the same hash trick picks the people who get a revise example
-        previous = timid_cf(spec, query.row, target)
-        verdicts = verifiers.check(query.row, previous)
-        if Verifiers.all_passed(verdicts) or not changed_features(spec, query.row, previous):
-            continue
-        revise = request.model_copy(
-            update={"previous": previous, "feedback": feedback_text(verdicts)}
-        )
-        examples.append(
-            TrainingExample(
-                round="revise",
-                messages=renderer.render(revise),
-                previous=previous,
-                provenance={**candidate.provenance, "previous": "half of the target's change"},
                 **common,
             )
         )

@@ -13,12 +13,12 @@ import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from cf_agent import __version__
-from cf_agent.agent.runner import build_verifiers, plan_queries
+from cf_agent.agent.runner import Query, build_verifiers, plan_queries
 from cf_agent.data.cohort import load_cohort
 from cf_agent.data.spec import load_spec
 from cf_agent.errors import DataError, OutputError
@@ -33,13 +33,17 @@ from cf_agent.finetune.examples import (
     build_examples,
     parse_sources,
     person_split,
+    revise_examples,
     run_candidates,
 )
 from cf_agent.finetune.train import LoraSettings, TrainReport, train_lora
 from cf_agent.models.classifier import load_bundle, load_split
 from cf_agent.models.llm.embedded import LocalModelError, embedded_model_dir
+from cf_agent.models.llm.local import TransformersBackend
+from cf_agent.models.llm.proposer import LLMProposer
 from cf_agent.models.registry import UnknownModelError
-from cf_agent.prompts.render import load_prompt
+from cf_agent.prompts.render import load_prompts
+from cf_agent.tools.verifiers import Verifiers
 
 CARD_FILE = "card.json"
 EXAMPLES_FILE = "examples.jsonl"
@@ -57,13 +61,30 @@ class FinetuneOptions(BaseModel):
     model_dir: Path
     out: Path = Field(description="Adapter directory to write.")
     base: str = Field(default="embedded", description="embedded or hf:<id|path>.")
-    sources: str = "dice-random,cfnow-greedy"
-    people: int | None = Field(default=300, ge=1, description="First N queries to learn from.")
-    val_share: float = Field(default=0.2, gt=0.0, lt=1.0)
-    revise_share: float = Field(default=0.3, ge=0.0, le=1.0)
+    sources: str = Field(
+        default="search", description="Where targets come from: the search teacher by default."
+    )
+    people: int | None = Field(default=1500, ge=1, description="First N queries to learn from.")
+    val_share: float = Field(default=0.05, gt=0.0, lt=1.0)
+    revise_share: float = Field(
+        default=0.25,
+        ge=0.0,
+        le=1.0,
+        description="Share of training people whose own rejected first proposal (from the base "
+        "model) becomes an on-policy revise example.",
+    )
+    teacher_margin: float = Field(
+        default=0.1, ge=0.0, lt=1.0, description="search teacher: lead of the desired class."
+    )
+    teacher_grid: Literal["fine", "half"] = Field(
+        default="half", description="search teacher: shrink to tenths or to half/whole steps."
+    )
+    eval_people: int = Field(
+        default=40, ge=1, description="Held-out people whose first-proposal validity is tracked."
+    )
     time_limit_s: float = Field(default=10.0, gt=0, description="Per person, per baseline.")
-    prompt: str = "zero_shot"
-    revise_prompt: str = "revise"
+    prompt: str = "compact"
+    revise_prompt: str | None = None
     hints: bool = True
     lora: LoraSettings = Field(default_factory=LoraSettings)
     compare_n: int = Field(default=20, ge=0, description="Held-out people compared; 0: skip.")
@@ -131,6 +152,11 @@ def _candidates(
         elif kind == "audit":
             found += audit_candidates(Path(path))
         else:
+            extra = (
+                {"margin": options.teacher_margin, "grid": options.teacher_grid}
+                if source == "search"
+                else {}
+            )
             found += baseline_candidates(
                 source,
                 context["spec"],
@@ -140,6 +166,7 @@ def _candidates(
                 options.time_limit_s,
                 options.seed,
                 progress=lambda m, d, t: progress(f"baseline {m}", d, t, ""),
+                **extra,
             )
     return found
 
@@ -211,7 +238,7 @@ def finetune(options: FinetuneOptions, progress: ProgressFn | None = None) -> Fi
     spec = load_spec(options.spec)
     cohort = load_cohort(options.data, spec)
     bundle = load_bundle(options.model_dir, spec)
-    initial, revise = load_prompt(options.prompt), load_prompt(options.revise_prompt)
+    initial, revise = load_prompts(options.prompt, options.revise_prompt)
     queries = plan_queries(cohort, bundle, options.people)
     if not queries:
         raise DataError(
@@ -226,18 +253,39 @@ def finetune(options: FinetuneOptions, progress: ProgressFn | None = None) -> Fi
 
     candidates = _candidates(options, sources, context, say)
     say("examples", 0, 1, f"{len(candidates)} candidate CFs")
+    renderer = PromptRenderer(spec, bundle, initial, revise, hints=options.hints)
     examples = build_examples(
         spec,
         cohort,
         plan_queries(cohort, bundle, None),
         candidates,
         verifiers,
-        PromptRenderer(spec, bundle, initial, revise, hints=options.hints),
+        renderer,
         val_share=options.val_share,
-        revise_share=options.revise_share,
         seed=options.seed,
     )
+    revisers = [
+        q
+        for q in queries
+        if person_split(q.query_id, options.val_share, options.seed) == "train"
+        and person_split(q.query_id, options.revise_share, options.seed + 1) == "val"
+    ]
+    if revisers:
+        say("revise examples", 0, 1, f"base model on {len(revisers)} people")
+        proposer = LLMProposer(
+            TransformersBackend(base_label, model_path, device=options.device),
+            spec,
+            initial,
+            revise,
+        )
+        examples.examples += revise_examples(
+            spec, proposer, renderer, verifiers, revisers, examples.examples, base_label
+        )
+        say("revise examples", 1, 1, "")
     train, val = examples.of("train"), examples.of("val")
+    measured = [
+        q for q in queries if person_split(q.query_id, options.val_share, options.seed) == "val"
+    ][: options.eval_people]
     if not train:
         raise DataError(
             f"all {len(examples.examples)} examples fell in the validation split",
@@ -259,6 +307,7 @@ def finetune(options: FinetuneOptions, progress: ProgressFn | None = None) -> Fi
             tmp,
             device=options.device,
             on_step=lambda step, total, loss: say("training", step, total, f"loss {loss:.3f}"),
+            validity=_validity_fn(options, model_path, renderer, verifiers, measured, say),
         )
         comparison = None
         held_out = [
@@ -303,6 +352,36 @@ def finetune(options: FinetuneOptions, progress: ProgressFn | None = None) -> Fi
     return FinetuneOutcome(out=options.out, card=card)
 
 
+def _validity_fn(
+    options: FinetuneOptions,
+    model_path: str,
+    renderer: PromptRenderer,
+    verifiers: Verifiers,
+    people: list[Query],
+    say: ProgressFn,
+) -> Callable[[Path], float] | None:
+    """Held-out first-proposal validity of an adapter: the share of `people` whose first
+    proposal (first-round prompt, no refinement) passes every verifier."""
+    if not people:
+        return None
+    requests = [renderer.request(q) for q in people]
+
+    def measure(adapter: Path) -> float:
+        backend = TransformersBackend(
+            "adapted", model_path, adapter_path=adapter, device=options.device
+        )
+        proposer = LLMProposer(backend, renderer.spec, renderer.initial, renderer.revise)
+        proposals = proposer.propose(requests)
+        passed = sum(
+            p.values is not None and Verifiers.all_passed(verifiers.check(q.row, p.values))
+            for q, p in zip(people, proposals, strict=True)
+        )
+        say("validity", passed, len(people), "first proposals valid on held-out people")
+        return passed / len(people)
+
+    return measure
+
+
 def _compare(
     options: FinetuneOptions,
     cohort: Any,
@@ -312,8 +391,6 @@ def _compare(
     adapter: Path,
     say: ProgressFn,
 ) -> Comparison:
-    from cf_agent.models.llm.local import TransformersBackend
-
     settings = ComparisonSettings(
         data=options.data,
         spec=options.spec,

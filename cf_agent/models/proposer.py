@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, Field
 
 from cf_agent.models.llm.base import ChatMessage
+from cf_agent.tools.sensitivity import Probes
 
 
 class CFRequest(BaseModel):
@@ -25,7 +26,9 @@ class CFRequest(BaseModel):
         default=None, description="The last rejected proposal, when revising."
     )
     feedback: str = Field(default="", description="The verifiers' reasons, when revising.")
-    hints: list[str] = Field(default_factory=list, description="Deterministic sensitivity hints.")
+    probes: Probes | None = Field(
+        default=None, description="Single-feature classifier probes (sensitivity hints)."
+    )
     avoid: list[dict[str, Any]] = Field(
         default_factory=list, description="Counterfactuals already accepted (for diversity)."
     )

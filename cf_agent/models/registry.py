@@ -12,11 +12,30 @@ from cf_agent.errors import CfAgentError
 from cf_agent.models.llm.base import ChatBackend
 
 MODEL_FORMS = "embedded, embedded-base, hf:<model id or path>[@<peft adapter path>], openai:<model>"
+MODEL_FORMS += " (in eval/augment, +refine appended: the LLM followed by the search)"
+
+
+REFINE_SUFFIX = "+refine"
+
+
+def split_method(method: str) -> tuple[str, bool]:
+    """An LLM method string as (model string, refinement on): 'embedded+refine' is the LLM
+    followed by the search; plain 'embedded' is the LLM alone."""
+    if method.endswith(REFINE_SUFFIX):
+        return method.removesuffix(REFINE_SUFFIX), True
+    return method, False
 
 
 def is_model_string(method: str) -> bool:
-    """Whether `method` names an LLM (a model string) rather than a baseline."""
-    return method in ("embedded", "embedded-base") or method.startswith(("hf:", "openai:"))
+    """Whether `method` names an LLM (a model string, with or without +refine), not a baseline."""
+    model = split_method(method)[0]
+    return model in ("embedded", "embedded-base") or model.startswith(("hf:", "openai:"))
+
+
+def default_prompt(model_string: str) -> str:
+    """The prompt a model string gets unless one is named: the compact one for the embedded
+    135M model (trained on it, and ~450 tokens instead of ~1,250), zero_shot for the rest."""
+    return "compact" if model_string in ("embedded", "embedded-base") else "zero_shot"
 
 
 class UnknownModelError(CfAgentError):

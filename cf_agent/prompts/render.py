@@ -21,8 +21,11 @@ from pydantic import BaseModel, Field
 from cf_agent.data.spec import Feature, FeatureSpec, OrderRule, SumRule
 from cf_agent.errors import CfAgentError
 from cf_agent.models.llm.base import ChatMessage
+from cf_agent.tools.sensitivity import Probes
 
-BUILTIN_PROMPTS = ("zero_shot", "few_shot", "revise")
+BUILTIN_PROMPTS = ("zero_shot", "few_shot", "revise", "compact", "compact_revise")
+DEFAULT_REVISE = "revise"
+HINT_LINES = 3  # the verbose templates' hint block; compact ones show every probe
 PLACEHOLDERS = frozenset(
     {
         "current_class",
@@ -36,6 +39,11 @@ PLACEHOLDERS = frozenset(
         "previous_json",
         "feedback",
         "hint_block",
+        "feature_table",
+        "p_now",
+        "probe_block",
+        "previous_compact",
+        "feedback_compact",
     }
 )
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_]+)\s*\}\}")
@@ -55,6 +63,9 @@ class PromptTemplate(BaseModel):
     system: str = Field(description="System message template.")
     user: str = Field(description="User message template.")
     sha256: str = Field(description="Hash of the template file's bytes, recorded in the audit log.")
+    revise: str = Field(
+        default=DEFAULT_REVISE, description="The revise template that goes with this one."
+    )
 
     def render(self, values: Mapping[str, str]) -> list[ChatMessage]:
         def fill(text: str) -> str:
@@ -106,7 +117,14 @@ def load_prompt(name_or_path: str) -> PromptTemplate:
         system=data["system"],
         user=data["user"],
         sha256=hashlib.sha256(raw).hexdigest(),
+        revise=str(data.get("revise", DEFAULT_REVISE)),
     )
+
+
+def load_prompts(prompt: str, revise: str | None = None) -> tuple[PromptTemplate, PromptTemplate]:
+    """The first-round template and its revise template (the one it names, unless given)."""
+    initial = load_prompt(prompt)
+    return initial, load_prompt(revise or initial.revise)
 
 
 def _fmt(value: float) -> str:
@@ -125,6 +143,73 @@ def feature_line(feature: Feature) -> str:
     if feature.max_change is not None and feature.actionability != "immutable":
         change += f", by at most {_fmt(feature.max_change)}"
     return f"- {feature.name}{unit}: {domain}; {change}"
+
+
+def _short(value: float) -> str:
+    """A number in few tokens: no thousands separators, at most 4 significant decimals."""
+    return f"{value:.4g}" if abs(value) < 1000 else f"{value:.0f}"
+
+
+def feature_table(spec: FeatureSpec) -> str:
+    """The compact feature table: one line per changeable feature, then the fixed ones.
+
+    'steps 0-40000, +-5000': range, direction and largest step. Units are left out: they
+    cost a third of the table's tokens and a small model gains nothing from them.
+    """
+    lines = []
+    for feature in spec.features:
+        if feature.actionability == "immutable":
+            continue
+        if not feature.is_numeric:
+            lines.append(f"{feature.name}: {feature.describe_range()}")
+            continue
+        sign = {"increase_only": "+", "decrease_only": "-", "free": "+-"}[feature.actionability]
+        step = f", {sign}{_short(feature.max_change)}" if feature.max_change is not None else ""
+        low, high = _short(float(feature.low or 0)), _short(float(feature.high or 0))
+        lines.append(f"{feature.name} {low}-{high}{step}")
+    fixed = [f.name for f in spec.features if f.actionability == "immutable"]
+    if fixed:
+        lines.append("fixed: " + ", ".join(fixed))
+    return "\n".join(lines)
+
+
+def probe_block(probes: Probes | None) -> str:
+    """Compact probe lines, best first: 'steps 8200->10700/13200: .41/.52' (half-way and
+    full move, and p(desired) after each)."""
+    if probes is None or not probes.moves:
+        return "(no single feature raises it)"
+    return "\n".join(
+        f"{m.feature} {_short(m.now)}->{_short(m.half)}/{_short(m.to)}: "
+        f"{_p(m.p_half)}/{_p(m.p_after)}"
+        for m in probes.moves
+    )
+
+
+def _p(value: float) -> str:
+    """A probability in three tokens: '.52'."""
+    return f"{value:.2f}".removeprefix("0")
+
+
+def hint_lines(spec: FeatureSpec, probes: Probes | None, top: int = HINT_LINES) -> list[str]:
+    """Verbose hints: 'raise steps toward 13,200 steps/day: p(normal) 0.31 -> 0.52'."""
+    if probes is None:
+        return []
+    desired = spec.classes[spec.desired_class]
+    lines = []
+    for move in probes.moves[:top]:
+        verb = "raise" if move.to > move.now else "lower"
+        unit = spec.feature(move.feature).unit
+        lines.append(
+            f"{verb} {move.feature} toward {move.to:,.10g}{' ' + unit if unit else ''}: "
+            f"p({desired}) {probes.p_now:.2f} -> {move.p_after:.2f}"
+        )
+    return lines
+
+
+def compact_feedback(feedback: str, limit: int = 240) -> str:
+    """The verifiers' reasons, cut to a few lines for short prompts."""
+    text = " ".join(line.strip("- ").strip() for line in feedback.splitlines() if line.strip())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def rule_lines(spec: FeatureSpec) -> str:
@@ -170,7 +255,7 @@ def prompt_values(
     *,
     previous: Mapping[str, Any] | None = None,
     feedback: str = "",
-    hints: Sequence[str] = (),
+    probes: Probes | None = None,
     avoid: Sequence[Mapping[str, Any]] = (),
     exemplars: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]] = (),
 ) -> dict[str, str]:
@@ -188,7 +273,7 @@ def prompt_values(
         or "(none yet)"
     )
     hint_block = ""
-    if hints:
+    if hints := hint_lines(spec, probes):
         hint_block = "\nWhat moves the classifier most from here:\n" + "\n".join(
             f"- {h}" for h in hints
         )
@@ -204,4 +289,9 @@ def prompt_values(
         "previous_json": changes_json(spec, row, previous) if previous else "(no valid JSON)",
         "feedback": feedback or "(none)",
         "hint_block": hint_block,
+        "feature_table": feature_table(spec),
+        "p_now": _p(probes.p_now) if probes is not None else "?",
+        "probe_block": probe_block(probes),
+        "previous_compact": changes_json(spec, row, previous) if previous else "(none)",
+        "feedback_compact": compact_feedback(feedback) or "(none)",
     }

@@ -40,7 +40,7 @@ def run_proposer(materials: RunMaterials) -> Proposer:
     # The LLM stack (torch, transformers) loads only when a reviewer asks for another CF.
     from cf_agent.models.llm.proposer import LLMProposer
     from cf_agent.models.registry import load_backend
-    from cf_agent.prompts.render import load_prompt
+    from cf_agent.prompts.render import load_prompts
 
     config = materials.config
     backend = load_backend(
@@ -52,8 +52,7 @@ def run_proposer(materials: RunMaterials) -> Proposer:
     return LLMProposer(
         backend,
         materials.spec,
-        load_prompt(str(config.get("prompt", "zero_shot"))),
-        load_prompt(str(config.get("revise_prompt", "revise"))),
+        *load_prompts(str(config.get("prompt", "zero_shot")), config.get("revise_prompt")),
     )
 
 
@@ -61,6 +60,7 @@ def _seed(cf: CounterfactualRecord) -> Candidate:
     return Candidate(
         round=0,
         source=cf.source,
+        start="reviewed",
         values=cf.values,
         rationale="",
         error=None,

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from cf_agent.agent.state import is_llm_source
 from cf_agent.audit.store import (
     ACCEPTED,
     GAVE_UP,
@@ -300,7 +301,7 @@ class _QueryBuilder:
             if not isinstance(values, dict):
                 continue
             step = next((s for s in attempt.steps if s.passed and s.values == values), None)
-            if step is None and raw.get("source") == "refine" and unnamed_refined:
+            if step is None and not is_llm_source(str(raw.get("source"))) and unnamed_refined:
                 step = unnamed_refined.pop(0)
                 step.values = values
             accepted.append(

@@ -37,7 +37,8 @@ from cf_agent.data.spec import FeatureSpec, load_spec
 from cf_agent.errors import CfAgentError, DataError, OutputError
 from cf_agent.fileio import atomic_path, ensure_writable, write_text_atomic
 from cf_agent.models.classifier import load_bundle
-from cf_agent.prompts.render import load_prompt
+from cf_agent.models.registry import default_prompt
+from cf_agent.prompts.render import load_prompts
 from cf_agent.scale.proposers import ProposerFactory
 
 RAY_INSTALL = ".venv/bin/pip install 'cf-agent[ray]'  (or: pip install ray)"
@@ -94,7 +95,12 @@ def _fingerprint(options: RunOptions, cohort: Cohort, classifier: str, shards: i
         data_hash=cohort.data_hash,
         spec_hash=cohort.spec.spec_hash(),
         classifier=classifier,
-        prompts=[load_prompt(options.prompt).sha256, load_prompt(options.revise_prompt).sha256],
+        prompts=[
+            t.sha256
+            for t in load_prompts(
+                options.prompt or default_prompt(options.model), options.revise_prompt
+            )
+        ],
         shards=shards,
     )
     return hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()[:16]

@@ -50,6 +50,9 @@ def refine_along(
 
 
 SHRINK = np.linspace(0.0, 1.0, 11)  # t = 0 reverts the feature entirely
+# The coarse grid: revert, half-way, or the whole step; the values the compact prompt's probes
+# show, so a teacher CF on this grid is written in numbers the student model has seen.
+HALF_GRID = np.array([0.0, 0.5, 1.0])
 
 
 def _single_moves(
@@ -71,7 +74,11 @@ def _single_moves(
 
 
 def _shrink(
-    spec: FeatureSpec, check: Check, query: Mapping[str, Any], point: dict[str, Any]
+    spec: FeatureSpec,
+    check: Check,
+    query: Mapping[str, Any],
+    point: dict[str, Any],
+    grid: np.ndarray = SHRINK,
 ) -> dict[str, Any]:
     """Move each changed numeric feature back toward the factual value while still valid."""
     for feature in spec.features:
@@ -80,7 +87,7 @@ def _shrink(
             continue
         start, end = float(query[name]), float(point[name])
         trials = []
-        for t in SHRINK:
+        for t in grid:
             moved = dict(point)
             moved[name] = start + t * (end - start)
             trials.append(project(spec, query, moved))
@@ -98,10 +105,12 @@ def complete_greedily(
     start: Mapping[str, Any],
     max_moves: int = 8,
     exclude: frozenset[str] | set[str] = frozenset(),
+    grid: np.ndarray = SHRINK,
 ) -> dict[str, Any] | None:
     """Add the most helpful allowed single moves to `start` until the classifier flips.
 
-    Features in `exclude` are never moved (the search uses it to find a different CF).
+    Features in `exclude` are never moved (the search uses it to find a different CF); the
+    shrink tries the fractions in `grid` of each change.
     """
     point = project(spec, query, start)
     used: set[str] = set(exclude)
@@ -109,7 +118,7 @@ def complete_greedily(
         moves = _single_moves(spec, query, point, used)
         verdicts = classifier_check.check_many(query, [point] + [row for _, row in moves])
         if verdicts[0].passed:
-            return _shrink(spec, classifier_check, query, point)
+            return _shrink(spec, classifier_check, query, point, grid)
         if not moves:
             return None
         gains = [v.score - verdicts[0].score for v in verdicts[1:]]

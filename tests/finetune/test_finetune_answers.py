@@ -9,7 +9,8 @@ import pytest
 from transformers import AutoTokenizer
 from world import World
 
-from cf_agent.finetune.answers import answer_text, emittable_cf, rationale
+from cf_agent.finetune.answers import answer_text, emittable_cf
+from cf_agent.tools.rationale import change_rationale
 from cf_agent.models.llm.constrained import JsonSchemaConstraint
 from cf_agent.models.llm.embedded import embedded_model_dir
 from cf_agent.models.llm.schema import RATIONALE_MAX_LENGTH, counterfactual_json_schema
@@ -46,7 +47,7 @@ def test_rationale_stays_within_the_schema_limit(world: World) -> None:
         if f.is_numeric and f.actionability == "free"
     }
 
-    text = rationale(world.spec, row, {**row, **moved})
+    text = change_rationale(world.spec, row, {**row, **moved})
 
     assert len(text) <= RATIONALE_MAX_LENGTH
     assert text.endswith("more.")

@@ -55,7 +55,8 @@ def load_baseline(
     """Build the baseline a method string names.
 
     Options: time_limit_s and seed (all methods), limit_seconds (cfnow-*: fine-tuning budget),
-    optimization (nice: "sparsity" or "proximity"), margin (search: how far past the boundary).
+    optimization (nice: "sparsity" or "proximity"), margin and grid (search: how far past the
+    boundary; "fine" or "half").
     """
     if method not in BASELINE_METHODS:
         raise UnknownMethodError(
@@ -66,7 +67,7 @@ def load_baseline(
     if method == "search":
         from cf_agent.models.baselines.search import SearchProposer
 
-        _check_options(method, options, common | {"margin"})
+        _check_options(method, options, common | {"margin", "grid"})
         return SearchProposer(spec, bundle, **options)
     try:
         if family == "dice":

@@ -5,19 +5,23 @@ raises p(desired) most until the classifier flips, then shrink every change back
 validity allows), offered as a method in its own right: a baseline the LLM must beat, and the
 teacher whose CFs the embedded model is fine-tuned on. With `margin`, the shrink stops while the
 desired class still leads by that margin, so a CF lands safely past the boundary rather than on
-it. For k > 1, each further CF is searched without the first feature each earlier one changed.
+it. With grid "half", each change is kept whole, halved or reverted (the values the compact
+prompt's probes show: the fine-tuning teacher); "fine" tries tenths. For k > 1, each further
+CF is searched without the first feature each earlier one changed.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from cf_agent.data.spec import FeatureSpec
 from cf_agent.models.baselines.base import BaselineProposer
 from cf_agent.models.classifier import ClassifierBundle
 from cf_agent.tools.classifier_check import ClassifierCheck
 from cf_agent.tools.metrics import changed_features
-from cf_agent.tools.refine import complete_greedily
+from cf_agent.tools.refine import HALF_GRID, SHRINK, complete_greedily
+
+SearchGrid = Literal["fine", "half"]
 
 
 class SearchProposer(BaselineProposer):
@@ -30,16 +34,27 @@ class SearchProposer(BaselineProposer):
         time_limit_s: float = 30.0,
         seed: int = 0,
         margin: float = 0.0,
+        grid: SearchGrid = "fine",
     ) -> None:
+        if grid not in ("fine", "half"):
+            raise ValueError(f"unknown search grid {grid!r}; use fine or half")
         super().__init__("search", spec, bundle, time_limit_s=time_limit_s, seed=seed)
         self.margin = margin
+        self.grid = grid
         self.check_ = ClassifierCheck(self.model, spec, margin=margin)
 
     def _search(self, row: dict[str, Any], count: int, seed: int) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
         excluded: set[str] = set()
         for _ in range(count):
-            point = complete_greedily(self.spec, self.check_, row, row, exclude=excluded)
+            point = complete_greedily(
+                self.spec,
+                self.check_,
+                row,
+                row,
+                exclude=excluded,
+                grid=HALF_GRID if self.grid == "half" else SHRINK,
+            )
             if point is None:
                 break
             changed = changed_features(self.spec, row, point)

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from cf_agent.data.spec import FeatureSpec
+from cf_agent.data.spec import FeatureSpec, SumRule
 
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
 MAX_RATIONALE = 500
@@ -66,6 +66,20 @@ def _coerce(spec: FeatureSpec, name: str, value: Any) -> tuple[Any, str | None]:
     return float(value), None
 
 
+def _derive_totals(spec: FeatureSpec, answer: Mapping[str, Any], values: dict[str, Any]) -> None:
+    """A sum rule's total follows its parts when the answer changes parts but omits the total:
+    the total is arithmetic, not a choice, and answers name only what they change."""
+    for rule in spec.rules:
+        if not isinstance(rule, SumRule) or rule.total in answer:
+            continue
+        if any(part in answer for part in rule.parts):
+            try:
+                total = sum(float(values[part]) for part in rule.parts)
+            except (TypeError, ValueError):
+                continue
+            values[rule.total] = round(total) if spec.feature(rule.total).kind == "int" else total
+
+
 def parse_answer(spec: FeatureSpec, query: Mapping[str, Any], text: str) -> ParsedAnswer:
     """Merge the answer's feature values over the query row; report every problem found."""
     if not text.strip():
@@ -96,6 +110,7 @@ def parse_answer(spec: FeatureSpec, query: Mapping[str, Any], text: str) -> Pars
         changed += 1
     if changed == 0 and not problems:
         problems.append("the answer named no feature: give the new value of each feature")
+    _derive_totals(spec, obj, values)
     rationale = obj.get("rationale", "")
     rationale = rationale[:MAX_RATIONALE] if isinstance(rationale, str) else ""
     usable = changed > 0 and not bad_values

@@ -23,7 +23,7 @@ def render_request(
         request.current_class,
         previous=request.previous,
         feedback=request.feedback,
-        hints=request.hints,
+        probes=request.probes,
         avoid=request.avoid,
         exemplars=request.exemplars,
     )

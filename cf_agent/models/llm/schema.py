@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from cf_agent.data.spec import Feature, FeatureSpec
+from cf_agent.tools.rationale import RATIONALE_MAX_LENGTH
 
-RATIONALE_MAX_LENGTH = 80
 # Decimals a ranged number may carry: about 3 significant digits of its range, at most 4
 # (projection rounds to 4), so that 34.2 costs 4 tokens and never runs on as 34.2000001...
 MAX_DECIMALS = 4
