@@ -297,6 +297,8 @@ def evaluate_methods(
     console.print(table)
     if outcome.resumed:
         console.print(f"resumed: {outcome.resumed} judged people taken from {outcome.out}")
+    for reason in outcome.failed.values():
+        err_console.print(f"{reason} (its people count as no CF; rerun to retry it)", markup=False)
     console.print(f"report: {outcome.files.markdown} and {outcome.files.html}")
     console.print(f"rows: {outcome.files.rows_csv}   estimates: {outcome.files.metrics_csv}")
 
