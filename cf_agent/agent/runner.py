@@ -36,7 +36,7 @@ from cf_agent.audit.store import AuditStore
 from cf_agent.data.cohort import Cohort, load_cohort
 from cf_agent.data.spec import FeatureSpec, load_spec
 from cf_agent.errors import OutputError
-from cf_agent.fileio import ensure_writable, write_text_atomic
+from cf_agent.fileio import ensure_writable, read_state_file, write_text_atomic
 from cf_agent.models.classifier import ClassifierBundle, load_bundle, load_split
 from cf_agent.models.llm.proposer import LLMProposer
 from cf_agent.models.proposer import Proposer
@@ -250,7 +250,10 @@ def run_agent(
         proposer = LLMProposer(backend, spec, initial, revise)
     fingerprint = _fingerprint(options, cohort, [initial.sha256, revise.sha256])
     if resuming:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        afresh = (
+            f"delete {meta_path}, {journal_path.name} and {checkpoint_path.name} to start afresh"
+        )
+        meta = read_state_file(meta_path, afresh)
         if meta.get("fingerprint") != fingerprint:
             raise OutputError(
                 f"an unfinished run with other options writes to {options.out}",
