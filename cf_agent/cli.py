@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from cf_agent.errors import CfAgentError
+from cf_agent.locks import exclusive
 
 app = typer.Typer(
     help="Verified counterfactual explanations for health classifiers.",
@@ -470,7 +471,8 @@ def finetune(
                 tasks[stage] = bar.add_task(stage, total=total)
             bar.update(tasks[stage], completed=done, total=total, description=f"{stage} {info}")
 
-        outcome = finetune(options, progress=advance)
+        with exclusive([options.out], "cf-agent finetune"):
+            outcome = finetune(options, progress=advance)
     card = outcome.card
     console.print(
         _table(

@@ -31,6 +31,7 @@ from cf_agent.eval.interventions import InterventionSummary, summarize_intervent
 from cf_agent.eval.judge import CFJudge, QueryResult, SlotResult
 from cf_agent.eval.report import ReportFiles, ReportInfo, write_report
 from cf_agent.eval.table import MethodSummary, summarize_method
+from cf_agent.locks import exclusive
 from cf_agent.models.baselines import UnknownMethodError, load_baseline
 from cf_agent.models.classifier import ClassifierBundle, load_bundle, load_split
 from cf_agent.models.proposer import CFRequest, Proposal, Proposer
@@ -272,9 +273,16 @@ def evaluate(
     """Run (or resume) every method on the same people, score them alike, write the report.
 
     `proposers` maps method names to ready proposers used instead of loading them (an LLM
-    proposer, is_llm True, still runs through the agent loop).
+    proposer, is_llm True, still runs through the agent loop). The output folder is held for
+    the evaluation: a second one on it is refused.
     """
-    proposers = dict(proposers or {})
+    with exclusive([options.out], "cf-agent eval"):
+        return _evaluate(options, dict(proposers or {}), progress)
+
+
+def _evaluate(
+    options: EvalOptions, proposers: dict[str, Proposer], progress: ProgressFn | None
+) -> EvalOutcome:
     methods = _methods(options, proposers)
     spec = load_spec(options.spec)
     cohort = load_cohort(options.data, spec)
