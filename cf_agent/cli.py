@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from cf_agent.errors import CfAgentError
+from cf_agent.locks import exclusive
 
 app = typer.Typer(
     help="Verified counterfactual explanations for health classifiers.",
@@ -314,6 +315,8 @@ def evaluate_methods(
     console.print(table)
     if outcome.resumed:
         console.print(f"resumed: {outcome.resumed} judged people taken from {outcome.out}")
+    for reason in outcome.failed.values():
+        err_console.print(f"{reason} (its people count as no CF; rerun to retry it)", markup=False)
     console.print(f"report: {outcome.files.markdown} and {outcome.files.html}")
     console.print(f"rows: {outcome.files.rows_csv}   estimates: {outcome.files.metrics_csv}")
 
@@ -503,7 +506,8 @@ def finetune(
                 tasks[stage] = bar.add_task(stage, total=total)
             bar.update(tasks[stage], completed=done, total=total, description=f"{stage} {info}")
 
-        outcome = finetune(options, progress=advance)
+        with exclusive([options.out], "cf-agent finetune"):
+            outcome = finetune(options, progress=advance)
     card = outcome.card
     console.print(
         _table(

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from cf_agent.errors import OutputError
 
@@ -49,3 +51,14 @@ def write_text_atomic(path: Path | str, text: str) -> None:
     """Write `text` to `path` atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def read_state_file(path: Path, fix: str) -> dict[str, Any]:
+    """A small JSON object cf-agent wrote to resume work; a damaged one is an OutputError."""
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise OutputError(f"{path} is damaged or unreadable ({exc})", fix) from None
+    if not isinstance(data, dict):
+        raise OutputError(f"{path} is damaged (not a JSON object)", fix)
+    return data

@@ -16,7 +16,7 @@ from typing import Any
 
 from cf_agent.data.cohort import Cohort
 from cf_agent.errors import OutputError
-from cf_agent.fileio import write_text_atomic
+from cf_agent.fileio import read_state_file, write_text_atomic
 from cf_agent.models.baselines import BASELINE_METHODS, UnknownMethodError
 from cf_agent.models.proposer import Proposer
 from cf_agent.models.registry import MODEL_FORMS, is_model_string
@@ -60,9 +60,8 @@ def prepare_study_dir(
     meta = out / meta_name
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out} is a file", f"pass --out DIR, a directory for {what}")
-    known = (
-        json.loads(meta.read_text(encoding="utf-8")).get("fingerprint") if meta.exists() else None
-    )
+    fix = f"delete {meta} and rerun with --overwrite to start {what} afresh"
+    known = read_state_file(meta, fix).get("fingerprint") if meta.exists() else None
     if known is not None and known != fingerprint and not overwrite:
         raise OutputError(
             f"{out} holds {what} made with other options ({shaped_by})",

@@ -1,7 +1,8 @@
 """An append-only JSONL journal of finished queries: the unit of resume after a crash.
 
 Each line is flushed and fsynced before the next query starts, so a SIGKILL loses at most the
-query in flight. A torn last line (killed mid-write) is cut off when the journal reopens.
+query in flight. A torn last line (killed mid-write) is cut off when the journal reopens;
+a damaged line with records after it is refused (OutputError), never silently dropped.
 With `keep_records=False` only each line's place in the file stays in memory, so a batch of
 millions of rows runs in flat memory and `read` fetches a record when it is written out.
 """
@@ -12,6 +13,19 @@ import json
 import os
 from pathlib import Path
 from typing import Any
+
+from cf_agent.errors import OutputError
+
+
+def _record(line: bytes) -> dict[str, Any] | None:
+    """The line's record, or None if the line is torn or not a record."""
+    if not line.endswith(b"\n"):
+        return None
+    try:
+        record = json.loads(line)
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError alike
+        return None
+    return record if isinstance(record, dict) and "query_id" in record else None
 
 
 class ResultJournal:
@@ -34,17 +48,21 @@ class ResultJournal:
     def _load(self) -> None:
         good_end = 0
         with self.path.open("rb") as handle:
-            for line in handle:
-                if not line.endswith(b"\n"):
-                    break
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
+            for number, line in enumerate(handle, start=1):
+                record = _record(line)
+                if record is None:
+                    if handle.read(1):  # not the last line: damage, not a write cut short
+                        raise OutputError(
+                            f"journal {self.path} is damaged at line {number} (not a complete "
+                            "record) and has records after it",
+                            "restore it from a copy, or delete it (or rerun with --overwrite) "
+                            "to redo the work it records",
+                        )
                     break
                 self._remember(record, good_end, len(line))
                 good_end += len(line)
             size = handle.seek(0, os.SEEK_END)
-        if good_end != size:
+        if good_end != size:  # a torn last line: the write a kill interrupted
             with self.path.open("r+b") as handle:
                 handle.truncate(good_end)
 

@@ -36,7 +36,8 @@ from cf_agent.audit.store import AuditStore
 from cf_agent.data.cohort import Cohort, load_cohort
 from cf_agent.data.spec import FeatureSpec, load_spec
 from cf_agent.errors import OutputError
-from cf_agent.fileio import ensure_writable, write_text_atomic
+from cf_agent.fileio import ensure_writable, read_state_file, write_text_atomic
+from cf_agent.locks import exclusive
 from cf_agent.models.classifier import ClassifierBundle, load_bundle, load_split
 from cf_agent.models.llm.proposer import LLMProposer
 from cf_agent.models.proposer import Proposer
@@ -227,9 +228,24 @@ def run_agent(
     options: RunOptions,
     proposer: Proposer | None = None,
     progress: Callable[[int, int, dict[str, Any]], None] | None = None,
+    lock_audit: bool = True,
 ) -> RunOutcome:
-    """Run the verifier loop over every query; resumable; returns the summary."""
+    """Run the verifier loop over every query; resumable; returns the summary.
+
+    The output and the audit log are held for the run: a second run on either is refused.
+    `lock_audit=False` is for the shards of a Ray fan-out, whose driver holds the audit log.
+    """
     check_output_path(options.out)
+    audit_db = options.audit_db or options.out.parent / "audit.db"
+    with exclusive([options.out, *([audit_db] if lock_audit else [])], "cf-agent run"):
+        return _run_agent(options, proposer, progress)
+
+
+def _run_agent(
+    options: RunOptions,
+    proposer: Proposer | None,
+    progress: Callable[[int, int, dict[str, Any]], None] | None,
+) -> RunOutcome:
     journal_path, checkpoint_path, meta_path = _state_paths(options.out)
     resuming = meta_path.exists()
     if not resuming and options.out.exists() and not options.overwrite:
@@ -254,7 +270,10 @@ def run_agent(
         proposer = LLMProposer(backend, spec, initial, revise)
     fingerprint = _fingerprint(options, cohort, [initial.sha256, revise.sha256])
     if resuming:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        afresh = (
+            f"delete {meta_path}, {journal_path.name} and {checkpoint_path.name} to start afresh"
+        )
+        meta = read_state_file(meta_path, afresh)
         if meta.get("fingerprint") != fingerprint:
             raise OutputError(
                 f"an unfinished run with other options writes to {options.out}",

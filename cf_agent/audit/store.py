@@ -460,6 +460,11 @@ def _open(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
         conn.execute("PRAGMA journal_mode = WAL")
     except sqlite3.DatabaseError as exc:
         conn.close()
+        if exc.sqlite_errorname == "SQLITE_CORRUPT":
+            raise AuditError(
+                f"audit log {path} is damaged (truncated, or changed outside cf-agent): {exc}",
+                "restore it from a copy, or start a new audit log at another path",
+            ) from exc
         if exc.sqlite_errorname == "SQLITE_NOTADB":
             raise AuditError(
                 f"{path} is not an SQLite database, so it cannot be an audit log",

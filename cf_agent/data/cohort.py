@@ -160,7 +160,8 @@ def _as_text(value: object) -> str:
 
 def _typed(numbers: np.ndarray, valid: np.ndarray, dtype: str) -> pd.Series:
     """The numbers in `dtype`; invalid cells hold 0 and are never used (an error follows)."""
-    return pd.Series(np.where(valid, numbers, 0.0).astype(dtype))
+    with np.errstate(invalid="ignore"):  # a huge value's cast: out of range, refused later
+        return pd.Series(np.where(valid, numbers, 0.0).astype(dtype))
 
 
 def _parse_bool(raw: pd.Series, feature: Feature, namer: _RowNamer) -> _ParsedColumn:
@@ -380,6 +381,12 @@ def load_cohort(path: Path | str, spec: FeatureSpec) -> Cohort:
         raise DataError(f"data file {path} is empty", "write a header line and one row per person")
     frame = reader(raw, path)
     frame.columns = [str(c).strip() for c in frame.columns]
+    repeated = sorted({c for c in frame.columns if list(frame.columns).count(c) > 1})
+    if repeated:
+        raise DataError(
+            f"data file {path} has more than one column named {', '.join(map(repr, repeated))}",
+            "keep one column of each name (names are compared without surrounding spaces)",
+        )
     if frame.empty:
         raise DataError(f"data file {path} has a header but no data rows", "add one row per person")
     problems = _column_problems(list(frame.columns), spec)

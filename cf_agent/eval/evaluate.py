@@ -30,9 +30,10 @@ from cf_agent.data.cohort import Cohort, load_cohort
 from cf_agent.data.spec import FeatureSpec, load_spec
 from cf_agent.errors import DataError, OutputError
 from cf_agent.eval.interventions import InterventionSummary, summarize_interventions
-from cf_agent.eval.judge import CFJudge, QueryResult
+from cf_agent.eval.judge import CFJudge, QueryResult, SlotResult
 from cf_agent.eval.report import ReportFiles, ReportInfo, write_report
 from cf_agent.eval.table import MethodSummary, summarize_method
+from cf_agent.locks import exclusive
 from cf_agent.models.baselines import UnknownMethodError, load_baseline
 from cf_agent.models.classifier import ClassifierBundle, load_bundle, load_split
 from cf_agent.models.proposer import CFRequest, Proposal, Proposer
@@ -83,6 +84,9 @@ class EvalOutcome(BaseModel):
     summaries: list[MethodSummary]
     interventions: list[InterventionSummary]
     resumed: int = Field(description="Judged people taken from an earlier, interrupted run.")
+    failed: dict[str, str] = Field(
+        default_factory=dict, description="Baselines whose library failed, and why (not kept)."
+    )
 
 
 def _methods(options: EvalOptions, proposers: Mapping[str, Proposer]) -> list[str]:
@@ -158,6 +162,17 @@ def _run_baseline(
         done += 1
         if progress is not None:
             progress(method, done, len(queries))
+
+
+def _failed_result(method: str, query: Query, k: int, reason: str) -> QueryResult:
+    """A person a failed baseline never reached: k empty slots with the failure as reason.
+
+    Not journalled, so a rerun (after the library is fixed) tries these people again.
+    """
+    slots = [SlotResult(cf_index=i, returned=False, error=reason, source=method) for i in range(k)]
+    return QueryResult(
+        method=method, query_id=query.query_id, query=query.row, seconds=0.0, slots=slots
+    )
 
 
 def _llm_proposals(method: str, record: dict[str, Any]) -> list[Proposal]:
@@ -260,9 +275,16 @@ def evaluate(
     """Run (or resume) every method on the same people, score them alike, write the report.
 
     `proposers` maps method names to ready proposers used instead of loading them (an LLM
-    proposer, is_llm True, still runs through the agent loop).
+    proposer, is_llm True, still runs through the agent loop). The output folder is held for
+    the evaluation: a second one on it is refused.
     """
-    proposers = dict(proposers or {})
+    with exclusive([options.out], "cf-agent eval"):
+        return _evaluate(options, dict(proposers or {}), progress)
+
+
+def _evaluate(
+    options: EvalOptions, proposers: dict[str, Proposer], progress: ProgressFn | None
+) -> EvalOutcome:
     methods = _methods(options, proposers)
     spec = load_spec(options.spec)
     cohort = load_cohort(options.data, spec)
@@ -287,6 +309,7 @@ def evaluate(
 
     results: dict[str, list[QueryResult]] = {}
     summaries, interventions, resumed = [], [], 0
+    failed: dict[str, str] = {}  # method -> why it stopped; its people get empty slots
     for method in methods:
         journal = ResultJournal(options.out / JOURNAL_DIR / f"{_slug(method)}.jsonl")
         pending = [q for q in queries if q.query_id not in journal]
@@ -296,11 +319,23 @@ def evaluate(
         if pending and is_llm:
             _run_llm(method, given, options, queries, pending, judge, journal, progress)
         elif pending:
-            proposer = given or load_baseline(
-                method, spec, bundle, train, **_baseline_options(method, options)
-            )
-            _run_baseline(method, proposer, queries, pending, judge, journal, options.k, progress)
-        results[method] = [QueryResult.model_validate(journal.records[q.query_id]) for q in queries]
+            try:
+                proposer = given or load_baseline(
+                    method, spec, bundle, train, **_baseline_options(method, options)
+                )
+                _run_baseline(
+                    method, proposer, queries, pending, judge, journal, options.k, progress
+                )
+            except OutputError:
+                raise  # the journal cannot be written: no other method could be either
+            except Exception as exc:  # a library that fails ends its method, not the study
+                failed[method] = f"{method} failed: {type(exc).__name__}: {exc}"
+        results[method] = [
+            QueryResult.model_validate(journal.records[q.query_id])
+            if q.query_id in journal
+            else _failed_result(method, q, options.k, failed[method])
+            for q in queries
+        ]
         summaries.append(summarize_method(method, results[method], is_llm))
         interventions.append(summarize_interventions(spec, method, results[method]))
 
@@ -312,4 +347,5 @@ def evaluate(
         summaries=summaries,
         interventions=interventions,
         resumed=resumed,
+        failed=failed,
     )

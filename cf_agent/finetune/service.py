@@ -37,6 +37,7 @@ from cf_agent.finetune.examples import (
     run_candidates,
 )
 from cf_agent.finetune.train import LoraSettings, TrainReport, train_lora
+from cf_agent.models.adapter_files import stamp_card
 from cf_agent.models.classifier import load_bundle, load_split
 from cf_agent.models.llm.embedded import LocalModelError, embedded_model_dir
 from cf_agent.models.llm.local import TransformersBackend
@@ -345,6 +346,7 @@ def finetune(options: FinetuneOptions, progress: ProgressFn | None = None) -> Fi
             metrics=comparison,
         )
         write_text_atomic(tmp / CARD_FILE, card.model_dump_json(indent=2) + "\n")
+        stamp_card(tmp)  # the weights' and config's hashes, checked when the adapter loads
         write_text_atomic(tmp / "README.md", _readme(card))
         _publish(tmp, options.out, options.overwrite)
     finally:

@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import platform
+import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +25,7 @@ import sklearn
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.exceptions import InconsistentVersionWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, roc_auc_score
 from sklearn.model_selection import train_test_split
@@ -354,6 +356,39 @@ def _read_checked(model_dir: Path, name: str, metadata: ClassifierMetadata) -> b
     return data
 
 
+class BundleVersionWarning(UserWarning):
+    """A bundle saved by another patch release of scikit-learn: it loads, but say so."""
+
+
+def _release(version: str) -> tuple[str, ...]:
+    return tuple(version.split(".")[:2])
+
+
+def _check_sklearn_version(model_dir: Path, metadata: ClassifierMetadata) -> None:
+    """Refuse a bundle pickled by another scikit-learn release; warn for another patch.
+
+    scikit-learn supports loading a pickle only with the version that wrote it. Patch releases
+    keep estimators' internals (so the bundle loads, with a warning); a minor or major release
+    may change them, and a model that loads can then predict wrongly, so it is refused.
+    """
+    saved, here = metadata.versions.get("sklearn"), sklearn.__version__
+    if saved is None or saved == here:
+        return
+    path = model_dir / MODEL_FILE
+    if _release(saved) != _release(here):
+        raise ModelFileError(
+            f"{path} was saved by scikit-learn {saved}, but this environment has {here}; "
+            "scikit-learn cannot load a model across releases safely",
+            f"{_RETRAIN} in this environment, or install scikit-learn=={saved}",
+        )
+    warnings.warn(
+        f"{path} was saved by scikit-learn {saved} and is loaded by {here} (another patch "
+        f"release); {_RETRAIN} to silence this",
+        BundleVersionWarning,
+        stacklevel=3,
+    )
+
+
 def load_bundle(model_dir: Path | str, spec: FeatureSpec) -> ClassifierBundle:
     """Load a saved bundle, refusing one built for a different spec."""
     model_dir = Path(model_dir)
@@ -365,8 +400,11 @@ def load_bundle(model_dir: Path | str, spec: FeatureSpec) -> ClassifierBundle:
             f"{_RETRAIN} on the current spec, or pass the spec it was trained with",
         )
     data = _read_checked(model_dir, MODEL_FILE, metadata)
+    _check_sklearn_version(model_dir, metadata)
     try:
-        estimator = joblib.load(io.BytesIO(data))
+        with warnings.catch_warnings():  # sklearn's own version warning: ours says more
+            warnings.simplefilter("ignore", InconsistentVersionWarning)
+            estimator = joblib.load(io.BytesIO(data))
     except Exception as exc:  # unpickling raises many types for damaged or foreign files
         raise ModelFileError(
             f"{model_dir / MODEL_FILE} cannot be loaded: {type(exc).__name__}: {exc}", _RETRAIN

@@ -36,6 +36,7 @@ from cf_agent.data.cohort import Cohort, load_cohort
 from cf_agent.data.spec import FeatureSpec, load_spec
 from cf_agent.errors import CfAgentError, DataError, OutputError
 from cf_agent.fileio import atomic_path, ensure_writable, write_text_atomic
+from cf_agent.locks import exclusive
 from cf_agent.models.classifier import load_bundle
 from cf_agent.models.registry import default_prompt
 from cf_agent.prompts.render import load_prompts
@@ -169,7 +170,7 @@ def _journal_lines(out: Path) -> int:
 def run_shard(options: RunOptions, proposer_factory: ProposerFactory | None) -> str:
     """One shard on a Ray worker: an ordinary, resumable run_agent call; returns its run id."""
     proposer = proposer_factory(options) if proposer_factory is not None else None
-    return run_agent(options, proposer=proposer).run_id
+    return run_agent(options, proposer=proposer, lock_audit=False).run_id  # the driver holds it
 
 
 def _shard_error(exc: Exception, index: int) -> CfAgentError:
@@ -248,8 +249,21 @@ def run_on_ray(
     """
     if workers < 1:
         raise CfAgentError(f"--ray needs at least 1 worker, got {workers}", "pass --ray 2 or more")
-    ray = _import_ray()
     check_output_path(options.out)
+    audit_db = options.audit_db or options.out.parent / "audit.db"
+    with exclusive([options.out, audit_db], "cf-agent run --ray"):  # shards share the audit log
+        return _run_on_ray(options, workers, address, proposer_factory, progress, max_retries)
+
+
+def _run_on_ray(
+    options: RunOptions,
+    workers: int,
+    address: str | None,
+    proposer_factory: ProposerFactory | None,
+    progress: ProgressFn | None,
+    max_retries: int,
+) -> FanoutOutcome:
+    ray = _import_ray()
     ensure_writable(options.out)
     spec = load_spec(options.spec)
     cohort = load_cohort(options.data, spec)

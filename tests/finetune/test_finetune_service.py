@@ -17,6 +17,7 @@ from cf_agent.errors import CfAgentError, OutputError
 from cf_agent.finetune.compare import ComparisonSettings, compare_models
 from cf_agent.finetune.service import FinetuneOptions, finetune
 from cf_agent.finetune.train import LoraSettings
+from cf_agent.models.adapter_files import verify_adapter
 
 
 def walkers(world: World, n: int) -> list[Query]:
@@ -79,6 +80,8 @@ def test_finetune_writes_a_complete_adapter_dir_with_its_card(
     assert card["targets_by_source"] == {"embedded": 8}
     assert card["training"]["steps"] == 1 and card["metrics"] is None
     assert card["data_hash"] == outcome.card.data_hash
+    assert set(card["adapter_files"]) == {"adapter_model.safetensors", "adapter_config.json"}
+    verify_adapter(out)  # the hashes on the card are the files'
     assert "cf-agent finetune ..." in (out / "README.md").read_text()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
     assert oct((out / "adapter_model.safetensors").stat().st_mode & 0o777) == "0o644"

@@ -8,7 +8,9 @@ Exit codes: 1 other, 2 usage, 3 spec, 4 data, 5 model file, 6 output, 7 backend,
 
 from __future__ import annotations
 
+import json
 import resource
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -143,6 +145,51 @@ def fake_model_dir(b: Base, case: Path) -> list[str]:
     return run_with(b, case, "--model", f"hf:{case / 'hf'}@{case / 'no-adapter'}")
 
 
+def damaged_adapter(damage: Callable[[Path], None]) -> Setup:
+    """`run` with an hf: model and a copy of the shipped adapter, damaged by `damage`."""
+
+    def setup(b: Base, case: Path) -> list[str]:
+        from cf_agent.models.llm.local import EMBEDDED_ADAPTER_DIR
+
+        (case / "hf").mkdir()
+        (case / "hf" / "config.json").write_text("{}", encoding="utf-8")
+        shutil.copytree(EMBEDDED_ADAPTER_DIR, case / "adapter")
+        damage(case / "adapter")
+        return run_with(b, case, "--model", f"hf:{case / 'hf'}@{case / 'adapter'}")
+
+    return setup
+
+
+def truncate(path: Path, keep: float) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+
+
+def flip_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[-100] ^= 0x01  # inside the tensor data: the header still parses
+    path.write_bytes(bytes(data))
+
+
+def other_sklearn(model: Path) -> None:
+    meta = json.loads((model / "metadata.json").read_text(encoding="utf-8"))
+    meta["versions"]["sklearn"] = "0.24.2"
+    (model / "metadata.json").write_text(json.dumps(meta), encoding="utf-8")
+
+
+def truncated_audit(path: Path) -> None:
+    from cf_agent.audit.store import AuditStore
+
+    with AuditStore(path) as store:
+        run = store.start_run("run", "m", "p", "h", {})
+        for i in range(400):
+            store.append(run, "proposal", {"text": "x" * 200}, query_id=str(i))
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = DELETE")  # checkpoint: one self-contained file
+    conn.close()
+    truncate(path, 0.6)
+
+
 CASES: list[tuple[str, Setup, int, str]] = [
     # data files
     ("data-missing", lambda b, c: train_with(c / "none.csv", b.spec, c), 4, "not found"),
@@ -194,6 +241,20 @@ CASES: list[tuple[str, Setup, int, str]] = [
     ("hf-model-missing", lambda b, c: run_with(b, c, "--model", f"hf:{c / 'nomodel'}"), 7,
      "model folder not found"),
     ("missing-adapter", fake_model_dir, 7, "adapter"),
+    ("adapter-weights-truncated",
+     damaged_adapter(lambda a: truncate(a / "adapter_model.safetensors", 0.5)), 7,
+     "adapter_model.safetensors are truncated"),
+    ("adapter-weights-altered",
+     damaged_adapter(lambda a: flip_byte(a / "adapter_model.safetensors")), 7,
+     "adapter_model.safetensors does not match the hash in"),
+    ("adapter-config-altered",
+     damaged_adapter(lambda a: (a / "adapter_config.json").write_text(
+         (a / "adapter_config.json").read_text().replace('"r": 16', '"r": 8'))), 7,
+     "adapter_config.json does not match the hash in"),
+    ("adapter-config-not-json",
+     damaged_adapter(lambda a: truncate(a / "adapter_config.json", 0.5)), 7,
+     "adapter_config.json cannot be read as JSON"),
+    ("model-other-sklearn-release", model_case(other_sklearn), 5, "scikit-learn 0.24.2"),
     ("unknown-prompt", lambda b, c: run_with(b, c, "--prompt", "socratic"), 9, "socratic"),
     ("bad-output-format", lambda b, c: [*run_with(b, c)[:-1], str(c / "out" / "r.xlsx")], 6,
      "output format"),
@@ -211,6 +272,7 @@ CASES: list[tuple[str, Setup, int, str]] = [
     ("audit-not-sqlite", audit_case(lambda p: p.write_text("not a database")), 8, "audit.db"),
     ("audit-foreign-db", audit_case(foreign_db), 8, "audit.db"),
     ("audit-newer-schema", audit_case(newer_db), 8, "m999_from_the_future"),
+    ("audit-truncated", audit_case(truncated_audit), 8, "audit.db is damaged"),
 ]  # fmt: skip
 
 

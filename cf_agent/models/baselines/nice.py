@@ -51,7 +51,9 @@ class NiceProposer(BaselineProposer):
         self.categorical_ = [i for i, f in enumerate(spec.features) if f.kind == "categorical"]
         self.explainer_ = NICE(
             predict_fn=self._predict,
-            X_train=train_frame[spec.feature_names].to_numpy(dtype=object),
+            # A writable copy: NICEx casts columns in place, and under pandas 3 copy-on-write
+            # to_numpy() of an all-float frame is a read-only view of the frame's block.
+            X_train=train_frame[spec.feature_names].to_numpy(dtype=object, copy=True),
             cat_feat=self.categorical_,
             num_feat="auto",
             y_train=label_positions,

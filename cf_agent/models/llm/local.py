@@ -31,6 +31,7 @@ from transformers import (
 )
 from transformers.utils import logging as hf_logging
 
+from cf_agent.models.adapter_files import verify_adapter
 from cf_agent.models.llm.base import ChatMessage, Generation, Schemas, schema_per_conversation
 from cf_agent.models.llm.constrained import JsonSchemaConstraint
 from cf_agent.models.llm.embedded import LocalModelError, embedded_model_dir
@@ -69,6 +70,7 @@ def _check_adapter(adapter_path: str | Path | None) -> Path | None:
             f"PEFT adapter not found: {adapter} has no adapter_config.json",
             "pass the adapter folder written by fine-tuning, or drop the @<adapter> part",
         )
+    verify_adapter(adapter)  # truncated, altered or half-copied files: refused, named
     return adapter
 
 
