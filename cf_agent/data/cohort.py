@@ -379,9 +379,28 @@ def load_cohort(path: Path | str, spec: FeatureSpec) -> Cohort:
     if not raw.strip():
         raise DataError(f"data file {path} is empty", "write a header line and one row per person")
     frame = reader(raw, path)
+    data_hash = hashlib.sha256(raw).hexdigest()[:16]
+    return _validated(frame, spec, data_hash, str(path), f"data file {path}")
+
+
+def cohort_from_frame(frame: pd.DataFrame, spec: FeatureSpec, source: str = "DataFrame") -> Cohort:
+    """Validate an in-memory frame (a notebook's) exactly as a data file is validated.
+
+    Its data hash is of the cells as given, so a rerun on the same frame resumes.
+    """
+    cells = frame.reset_index(drop=True).astype(object)
+    digest = hashlib.sha256(",".join(map(str, cells.columns)).encode())
+    digest.update(pd.util.hash_pandas_object(cells, index=False).to_numpy().tobytes())
+    return _validated(cells, spec, digest.hexdigest()[:16], source, f"data {source}")
+
+
+def _validated(
+    frame: pd.DataFrame, spec: FeatureSpec, data_hash: str, source: str, name: str
+) -> Cohort:
+    """Every cell checked against the spec; `name` says where the data came from in errors."""
     frame.columns = [str(c).strip() for c in frame.columns]
     if frame.empty:
-        raise DataError(f"data file {path} has a header but no data rows", "add one row per person")
+        raise DataError(f"{name} has a header but no data rows", "add one row per person")
     problems = _column_problems(list(frame.columns), spec)
     columns: dict[str, pd.Series] = {}
     ids = None
@@ -400,16 +419,11 @@ def load_cohort(path: Path | str, spec: FeatureSpec) -> Cohort:
     if spec.label in frame.columns:
         columns[spec.label], label_problems = _parse_label(frame[spec.label], spec, namer)
         problems += label_problems
-    _raise_problems(problems, f"data file {path} (rows numbered from 1 after the header)")
+    _raise_problems(problems, f"{name} (rows numbered from 1 after the header)")
     for other in spec.other_columns:
         if other in frame.columns:
             columns[other] = frame[other]
-    return Cohort(
-        frame=pd.DataFrame(columns),
-        spec=spec,
-        data_hash=hashlib.sha256(raw).hexdigest()[:16],
-        source=str(path),
-    )
+    return Cohort(frame=pd.DataFrame(columns), spec=spec, data_hash=data_hash, source=source)
 
 
 def frame_from_rows(rows: Sequence[Mapping[str, Any]], spec: FeatureSpec) -> pd.DataFrame:
