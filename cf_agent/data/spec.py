@@ -98,17 +98,21 @@ class Feature(BaseModel):
         return self.kind in ("float", "int")
 
     def reachable(self, factual: float) -> tuple[float, float]:
-        """The closed interval one intervention may move this numeric feature to from `factual`:
-        its direction, its largest step and its physiological range, all at once."""
+        """The closed interval one intervention may move this numeric or 0/1 feature to from
+        `factual`: its direction, its largest step and its range, all at once; whole numbers
+        for int and bool features (the ends rounded inward)."""
         if self.actionability == "immutable":
             return factual, factual
-        low, high = float(self.low or 0.0), float(self.high or 0.0)
+        low = float(self.low) if self.low is not None else 0.0  # bool: 0 or 1
+        high = float(self.high) if self.high is not None else 1.0
         if self.actionability == "increase_only":
             low = max(low, factual)
         if self.actionability == "decrease_only":
             high = min(high, factual)
         if self.max_change is not None:
             low, high = max(low, factual - self.max_change), min(high, factual + self.max_change)
+        if self.kind != "float":
+            low, high = float(math.ceil(low - 1e-9)), float(math.floor(high + 1e-9))
         return low, high
 
     def describe_range(self) -> str:

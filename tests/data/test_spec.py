@@ -195,3 +195,13 @@ def test_default_groups_keep_older_specs_hashes() -> None:
     assert explicit.spec_hash() == spec.spec_hash()
     widened = spec_from_dict({**BASE, "modifiable_groups": ["wearable", "clinical"]})
     assert widened.spec_hash() != spec.spec_hash()
+
+
+def test_reachable_is_whole_for_int_and_bool_features() -> None:
+    spec = spec_from_dict(BASE)
+    steps = spec.feature("steps").model_copy(update={"kind": "int", "max_change": 2.5})
+    assert steps.reachable(100.0) == (98.0, 102.0)
+    flag = spec.feature("steps").model_copy(
+        update={"kind": "bool", "low": None, "high": None, "max_change": None}
+    )
+    assert flag.reachable(0.0) == (0.0, 1.0)
