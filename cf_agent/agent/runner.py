@@ -34,7 +34,7 @@ from cf_agent.agent.outputs import check_output_path, write_results
 from cf_agent.agent.records import result_record
 from cf_agent.agent.state import CFState, initial_state
 from cf_agent.agent.summary import RunSummary, summarize
-from cf_agent.audit.store import AuditStore
+from cf_agent.audit.store import AuditStore, EventType
 from cf_agent.data.cohort import Cohort, load_cohort
 from cf_agent.data.spec import FeatureSpec, load_spec
 from cf_agent.errors import OutputError
@@ -277,7 +277,7 @@ def run_agent(
     config_json = options.model_dump(mode="json", exclude={"api_key"})
     run_id = _unfinished_run(audit, fingerprint, options.out) if resuming else None
     if run_id is not None:
-        audit.append(run_id, "run_resumed", {"fingerprint": fingerprint})
+        audit.append(run_id, EventType.RUN_RESUMED, {"fingerprint": fingerprint})
     else:
         run_id = audit.start_run(
             command="run",
