@@ -13,6 +13,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from cf_agent.agent.options import FanoutSettings, RunOptions, RunSettings
+from cf_agent.cli_display import figures_table, progress_display, quiet_libraries, run_figure_names
+from cf_agent.cli_options import command_options
 from cf_agent.errors import CfAgentError
 from cf_agent.locks import exclusive
 
@@ -31,13 +34,13 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-def _table(title: str, rows: dict[str, Any]) -> Table:
-    table = Table(title=title, show_header=False)
-    for key, value in rows.items():
-        if isinstance(value, float):
-            value = "n/a" if math.isnan(value) else f"{value:.3f}"
-        table.add_row(key.replace("_", " "), str(value))
-    return table
+@app.callback()
+def _global_options(
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show library warnings and progress bars.")
+    ] = False,
+) -> None:
+    quiet_libraries(verbose)
 
 
 @data_app.command("demo")
@@ -87,111 +90,41 @@ def train(
     from cf_agent.services import train_and_save
 
     metadata = train_and_save(data, spec, out, kind=kind, test_size=test_size, seed=seed)
-    console.print(_table(f"classifier ({metadata.kind}) on the test split", metadata.metrics))
+    console.print(
+        figures_table(f"classifier ({metadata.kind}) on the test split", metadata.metrics, {})
+    )
     console.print(f"saved to {out}")
 
 
 @app.command()
-def run(
-    data: Annotated[Path, typer.Option(help="CSV or Parquet file.")],
-    spec: Annotated[Path, typer.Option(help="Feature spec (.toml).")],
-    model_dir: Annotated[Path, typer.Option("--classifier", help="Bundle from `cf-agent train`.")],
-    out: Annotated[Path, typer.Option(help="Results: .jsonl, .csv or .parquet.")],
-    model: Annotated[str, typer.Option(help="embedded | hf:<id>[@adapter] | openai:<model>")] = (
-        "embedded"
-    ),
-    prompt: Annotated[
-        str | None,
-        typer.Option(
-            help="compact | zero_shot | few_shot | .toml (default: compact for embedded)."
-        ),
-    ] = None,
-    revise_prompt: Annotated[
-        str | None, typer.Option(help="Template for revisions (default: the prompt's own).")
-    ] = None,
-    k: Annotated[int, typer.Option(help="Diverse CFs wanted per person.", min=1, max=20)] = 1,
-    max_rounds: Annotated[
-        int, typer.Option(help="LLM rounds before giving up.", min=1, max=20)
-    ] = 4,
-    refine: Annotated[
-        bool,
-        typer.Option(
-            help="After the LLM rounds, let the search finish the LLM's proposals (CFs labelled "
-            "refine) or start from the person's row (labelled search)."
-        ),
-    ] = True,
-    hints: Annotated[
-        bool, typer.Option(help="Tell the LLM which allowed moves raise p(desired) most.")
-    ] = True,
-    n: Annotated[int | None, typer.Option(help="At most this many people.", min=1)] = None,
-    margin: Annotated[
-        float, typer.Option(help="Required probability margin.", min=0.0, max=0.99)
-    ] = 0.0,
-    audit_db: Annotated[Path | None, typer.Option("--audit", help="Audit log (SQLite).")] = None,
-    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible base URL.")] = None,
-    api_key: Annotated[
-        str | None,
-        typer.Option(help="API key (better: OPENAI_API_KEY).", envvar="CF_AGENT_API_KEY"),
-    ] = None,
-    batch_size: Annotated[int, typer.Option(help="Local generation batch size.")] = 8,
-    concurrency: Annotated[int, typer.Option(help="Parallel requests to openai: endpoints.")] = 4,
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
-    ray_workers: Annotated[
-        int | None, typer.Option("--ray", help="Fan out over N Ray workers (ray extra).", min=1)
-    ] = None,
-    ray_address: Annotated[
-        str | None, typer.Option(help="Join this Ray cluster instead of a local one.")
-    ] = None,
-) -> None:
+@command_options(RunOptions, FanoutSettings)
+def run(options: RunOptions, fanout: FanoutSettings) -> None:
     """Propose, verify and revise CFs for everyone predicted outside the desired class."""
-    from rich.progress import Progress
+    from cf_agent.api import CFAgent
 
-    from cf_agent.agent.runner import RunOptions, run_agent
-
-    options = RunOptions.model_validate(
-        {
-            "data": data,
-            "spec": spec,
-            "model_dir": model_dir,
-            "out": out,
-            "model": model,
-            "prompt": prompt,
-            "revise_prompt": revise_prompt,
-            "k": k,
-            "max_rounds": max_rounds,
-            "refine": refine,
-            "hints": hints,
-            "n": n,
-            "margin": margin,
-            "audit_db": audit_db,
-            "base_url": base_url,
-            "api_key": api_key,
-            "batch_size": batch_size,
-            "concurrency": concurrency,
-            "overwrite": overwrite,
-        }
-    )
-    if ray_workers is not None:
+    names = run_figure_names()
+    if fanout.ray_workers is not None:
         from cf_agent.scale.ray_fanout import run_on_ray
 
-        with Progress(console=err_console, transient=True) as bar:
-            task = bar.add_task(f"counterfactuals on {ray_workers} Ray workers", total=None)
+        with progress_display(err_console, f"people on {fanout.ray_workers} Ray workers") as bar:
             fanned = run_on_ray(
-                options,
-                ray_workers,
-                address=ray_address,
-                progress=lambda done, total: bar.update(task, completed=done, total=total),
+                options, fanout.ray_workers, address=fanout.ray_address, progress=bar.update
             )
         shards = f"{len(fanned.shard_run_ids)} Ray shards"
-        console.print(_table(f"run over {shards}", fanned.summary.model_dump()))
+        console.print(figures_table(f"run over {shards}", fanned.summary.model_dump(), names))
         console.print(f"results: {fanned.out}   audit log: {fanned.audit_db}")
         console.print(f"shard runs: {', '.join(fanned.shard_run_ids)}; data: {fanned.work_dir}")
         return
-    with Progress(console=err_console, transient=True) as bar:
-        task = bar.add_task("counterfactuals", total=None)
+    settings = {name: getattr(options, name) for name in RunSettings.model_fields}
+    agent = CFAgent(options.spec, options.model_dir, **settings).fit(options.data)
+    with progress_display(err_console, "people") as bar:
+
+        def planned(people: int) -> None:
+            bar.console.print(f"explaining {people} people with {options.model}", highlight=False)
+            bar.update(0, people)
 
         def advance(done: int, total: int, record: dict[str, Any]) -> None:
-            bar.update(task, completed=done, total=total)
+            bar.update(done, total)
             for cf in record["counterfactuals"][:1]:
                 changes = "; ".join(c["text"] for c in cf["changes"].values())
                 bar.console.print(
@@ -202,9 +135,17 @@ def run(
                     f"[yellow]{record['query_id']}[/] no verified CF ({record['status']})"
                 )
 
-        outcome = run_agent(options, progress=advance)
-    console.print(_table(f"run {outcome.run_id}", outcome.summary.model_dump()))
-    console.print(f"results: {outcome.out}   audit log: {outcome.audit_db}")
+        result = agent.explain(
+            out=options.out,
+            audit=options.audit_db,
+            overwrite=options.overwrite,
+            records=False,
+            progress=advance,
+            planned=planned,
+        )
+    title = f"run {result.provenance.run_id} (figures: docs/metrics.md)"
+    console.print(figures_table(title, result.summary.model_dump(), names))
+    console.print(f"results: {result.out}   audit log: {result.provenance.audit_db}")
 
 
 @app.command("eval")
@@ -510,7 +451,7 @@ def finetune(
             outcome = finetune(options, progress=advance)
     card = outcome.card
     console.print(
-        _table(
+        figures_table(
             f"adapter {outcome.out}",
             {
                 "train examples": card.examples["train"],
@@ -520,6 +461,7 @@ def finetune(
                 "validation loss after": card.training.val_loss_after or math.nan,
                 "seconds per step": card.training.seconds_per_step,
             },
+            {},
         )
     )
     if card.metrics is not None:

@@ -7,23 +7,21 @@ same options resumes or extends it and a rerun with other options is refused, no
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
 
-from cf_agent.data.cohort import Cohort
 from cf_agent.errors import OutputError
 from cf_agent.fileio import read_state_file, write_text_atomic
+from cf_agent.fingerprint import options_fingerprint as study_fingerprint
 from cf_agent.models.baselines import BASELINE_METHODS, UnknownMethodError
 from cf_agent.models.proposer import Proposer
 from cf_agent.models.registry import MODEL_FORMS, is_model_string
-from cf_agent.prompts.render import load_prompt
 
 JOURNAL_DIR = "journal"
 RUNS_DIR = "runs"
+__all__ = ["check_methods", "prepare_study_dir", "study_fingerprint"]
 
 
 def check_methods(methods: Iterable[str], proposers: Mapping[str, Proposer]) -> None:
@@ -34,20 +32,6 @@ def check_methods(methods: Iterable[str], proposers: Mapping[str, Proposer]) -> 
                 f"unknown CF method {method!r}",
                 f"use baselines ({', '.join(BASELINE_METHODS)}) or LLMs ({MODEL_FORMS})",
             )
-
-
-def study_fingerprint(
-    keyed: dict[str, Any], cohort: Cohort, prompts: Iterable[str | None], **more: Any
-) -> str:
-    """Hash of what shapes a study's results: chosen options, data, spec and prompt templates."""
-    keyed = {
-        **keyed,
-        **more,
-        "data_hash": cohort.data_hash,
-        "spec_hash": cohort.spec.spec_hash(),
-        "prompts": [load_prompt(prompt).sha256 for prompt in prompts if prompt],
-    }
-    return hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def prepare_study_dir(

@@ -75,6 +75,11 @@ def run_args(root: Path, *extra: str | Path) -> list[str | Path]:
          10, "unknown model string 'gpt-5'"),
         (["run", "--data", "{root}/data/demo.csv", "--spec", "{root}/data/demo.toml",
           "--classifier", "{root}/model", "--out", "{root}/r.xlsx"], 6, "output format"),
+        (["run", "--data", "{root}/data/demo.csv", "--spec", "{root}/data/demo.toml",
+          "--classifier", "{root}/model", "--margin", "1.0", "--out", "{root}/r.jsonl"],
+         2, "--margin: Input should be less than 1"),
+        (["run", "--data", "{root}/data/demo.csv", "--spec", "{root}/data/demo.toml",
+          "--classifier", "{root}/model", "--k", "0", "--out", "{root}/r.jsonl"], 2, "--k:"),
         (["audit", "verify", "--db", "{root}/none.db"], 8, "audit log not found"),
         (["data", "demo", "--n", "10", "--out", "{root}/small"], 4, "50"),
     ],
@@ -95,3 +100,15 @@ def test_error_text_with_brackets_is_printed_verbatim(trained: Path) -> None:
     result = cli(*run_args(trained, "--model", "nonsense", "--out", trained / "x.jsonl"))
     assert result.returncode == 10
     assert "hf:<model id or path>[@<peft adapter path>]" in result.stderr
+
+
+def test_run_in_a_log_is_quiet_and_says_how_far_it_is(trained: Path) -> None:
+    """Output to a file (a batch job): the plan at once, progress lines, no library noise."""
+    out = trained / "search.csv"
+    result = cli(*run_args(trained, "--model", "search", "--n", "2", "--out", out))
+    assert result.returncode == 0, result.stderr
+    assert "explaining 2 people with search" in result.stderr
+    assert "people: 2/2 (100%)" in result.stderr and "left" in result.stderr
+    assert "Warning" not in result.stderr and "%|" not in result.stderr
+    assert "plausibility score of returned CFs, mean (a CF passes at >= 0.01)" in result.stdout
+    assert out.exists()

@@ -17,6 +17,7 @@ import pandas as pd
 from cf_agent.data.spec import FeatureSpec
 from cf_agent.errors import OutputError
 from cf_agent.fileio import atomic_path
+from cf_agent.tools.verdict import VERIFIER_NAMES
 
 OUTPUT_SUFFIXES = (".jsonl", ".csv", ".parquet")
 CHUNK_RECORDS = 1000
@@ -85,7 +86,7 @@ def flat_columns(spec: FeatureSpec, seen: Iterable[str]) -> list[str]:
     """Every column a flat row may have, in a stable order (CSV chunks share one header)."""
     base = ["query_id", "status", "rounds", "llm_calls", "seconds", "cf_index", "source"]
     base += ["changes", "refined_features"]
-    scores = [f"{check}_score" for check in ("classifier", "actionability", "plausibility")]
+    scores = [f"{check}_score" for check in VERIFIER_NAMES]
     scores += sorted(c for c in seen if c.endswith("_score") and c not in scores)
     return base + scores + [f"cf_{name}" for name in spec.feature_names]
 

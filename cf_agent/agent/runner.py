@@ -10,35 +10,38 @@ at the end, and only then are the journal and checkpoints removed.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import queue
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from langgraph.checkpoint.sqlite import SqliteSaver
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field
 
 from cf_agent.agent.batching import BatchingProposer
 from cf_agent.agent.context import AgentContext
 from cf_agent.agent.graph import build_graph
 from cf_agent.agent.journal import ResultJournal
+from cf_agent.agent.options import RESULT_SHAPING, RunJob, RunOptions
 from cf_agent.agent.outputs import check_output_path, write_results
 from cf_agent.agent.records import result_record
 from cf_agent.agent.state import CFState, initial_state
 from cf_agent.agent.summary import RunSummary, summarize
-from cf_agent.audit.store import AuditStore
+from cf_agent.audit.store import AuditStore, EventType
 from cf_agent.data.cohort import Cohort, load_cohort
 from cf_agent.data.spec import FeatureSpec, load_spec
 from cf_agent.errors import OutputError
 from cf_agent.fileio import ensure_writable, read_state_file, write_text_atomic
+from cf_agent.fingerprint import options_fingerprint
 from cf_agent.locks import exclusive
-from cf_agent.models.classifier import ClassifierBundle, load_bundle, load_split
+from cf_agent.models.classifier import ClassifierBundle, load_bundle, training_rows
 from cf_agent.models.llm.proposer import LLMProposer
 from cf_agent.models.proposer import Proposer
 from cf_agent.models.registry import default_prompt, load_backend
@@ -48,31 +51,24 @@ from cf_agent.tools.classifier_check import ClassifierCheck
 from cf_agent.tools.plausibility import PlausibilityCheck
 from cf_agent.tools.verifiers import Verifiers
 
+ProgressFn = Callable[[int, int, dict[str, Any]], None]
 
-class RunOptions(BaseModel):
-    """Everything `cf-agent run` takes; the fingerprint of these decides what may resume."""
 
-    data: Path
-    spec: Path
-    model_dir: Path
-    out: Path
-    model: str = "embedded"
-    prompt: str | None = Field(default=None, description="None: the model's default prompt.")
-    revise_prompt: str | None = Field(
-        default=None, description="None: the revise template the prompt names."
-    )
-    k: int = Field(default=1, ge=1, le=20)
-    max_rounds: int = Field(default=4, ge=1, le=20)
-    refine: bool = True
-    hints: bool = True
-    n: int | None = Field(default=None, ge=1)
-    margin: float = Field(default=0.0, ge=0.0, lt=1.0)
-    audit_db: Path | None = None
-    base_url: str | None = None
-    api_key: SecretStr | None = None
-    batch_size: int = Field(default=8, ge=1)
-    concurrency: int = Field(default=4, ge=1)
-    overwrite: bool = False
+@dataclass(frozen=True)
+class RunInputs:
+    """What a run reads, loaded: from files (`load_inputs`) or from a notebook's objects."""
+
+    cohort: Cohort
+    bundle: ClassifierBundle
+    train: pd.DataFrame = field(repr=False)  # the rows the plausibility check learns from
+
+
+def load_inputs(options: RunOptions) -> RunInputs:
+    """Spec, data and bundle from their files; training rows from the bundle's saved split."""
+    spec = load_spec(options.spec)
+    cohort = load_cohort(options.data, spec)
+    bundle = load_bundle(options.model_dir, spec)
+    return RunInputs(cohort, bundle, training_rows(cohort, options.model_dir))
 
 
 class Query(BaseModel):
@@ -87,6 +83,9 @@ class RunOutcome(BaseModel):
     audit_db: Path
     summary: RunSummary
     resumed: int = Field(description="Queries taken from an earlier, interrupted run.")
+    records: list[dict[str, Any]] | None = Field(
+        default=None, description="Every query's result record, in plan order, if kept."
+    )
 
 
 def _plain(value: Any) -> Any:
@@ -113,11 +112,14 @@ def plan_queries(cohort: Cohort, bundle: ClassifierBundle, n: int | None) -> lis
 def build_verifiers(
     spec: FeatureSpec, bundle: ClassifierBundle, cohort: Cohort, model_dir: Path, margin: float
 ) -> Verifiers:
-    """Classifier, actionability and plausibility checks; plausibility learns from train rows."""
-    split = load_split(model_dir)
-    train_ids = set(split.loc[split["split"] == "train", spec.id_column].astype(str))
-    frame = cohort.frame
-    train = frame[frame[spec.id_column].astype(str).isin(train_ids)]
+    """The verifiers of a saved bundle: plausibility learns from its training rows."""
+    return verifiers_for(spec, bundle, training_rows(cohort, model_dir), margin)
+
+
+def verifiers_for(
+    spec: FeatureSpec, bundle: ClassifierBundle, train: pd.DataFrame, margin: float
+) -> Verifiers:
+    """Classifier, actionability and plausibility checks; plausibility learns from `train`."""
     plausibility = PlausibilityCheck(spec).fit(train[spec.feature_names])
     return Verifiers(
         classifier_check=ClassifierCheck(bundle, spec, margin=margin),
@@ -132,16 +134,6 @@ def _state_paths(out: Path) -> tuple[Path, Path, Path]:
         out.with_name(out.name + ".checkpoints.sqlite"),
         out.with_name(out.name + ".run.json"),
     )
-
-
-def _fingerprint(options: RunOptions, cohort: Cohort, prompt_hashes: list[str]) -> str:
-    keyed = options.model_dump(
-        mode="json", include={"model", "k", "max_rounds", "refine", "hints", "n", "margin"}
-    )
-    keyed.update(
-        data_hash=cohort.data_hash, spec_hash=cohort.spec.spec_hash(), prompts=prompt_hashes
-    )
-    return hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _unfinished_run(audit: AuditStore, fingerprint: str, out: Path) -> str | None:
@@ -183,7 +175,7 @@ def _run_parallel(
     ctx: AgentContext,
     batching: BatchingProposer,
     todo: list[Query],
-    options: RunOptions,
+    options: RunJob,
     workers: int,
 ) -> Iterator[tuple[Query, CFState, float]]:
     """Run the queries on `workers` threads; yield each as it finishes (journalled by the caller).
@@ -225,40 +217,53 @@ def _run_parallel(
 
 
 def run_agent(
-    options: RunOptions,
+    options: RunJob,
     proposer: Proposer | None = None,
-    progress: Callable[[int, int, dict[str, Any]], None] | None = None,
+    progress: ProgressFn | None = None,
+    inputs: RunInputs | None = None,
+    keep_records: bool = False,
+    planned: Callable[[int], None] | None = None,
     lock_audit: bool = True,
 ) -> RunOutcome:
     """Run the verifier loop over every query; resumable; returns the summary.
 
+    `inputs` replaces the files RunOptions name (the Python API passes in-memory objects);
+    `keep_records` returns every result record with the outcome. `planned(people)` is called
+    once the people are chosen, before the model loads (a log then says at once what will run).
     The output and the audit log are held for the run: a second run on either is refused.
     `lock_audit=False` is for the shards of a Ray fan-out, whose driver holds the audit log.
     """
     check_output_path(options.out)
     audit_db = options.audit_db or options.out.parent / "audit.db"
     with exclusive([options.out, *([audit_db] if lock_audit else [])], "cf-agent run"):
-        return _run_agent(options, proposer, progress)
+        return _run_agent(options, proposer, progress, inputs, keep_records, planned)
 
 
 def _run_agent(
-    options: RunOptions,
+    options: RunJob,
     proposer: Proposer | None,
-    progress: Callable[[int, int, dict[str, Any]], None] | None,
+    progress: ProgressFn | None,
+    inputs: RunInputs | None,
+    keep_records: bool,
+    planned: Callable[[int], None] | None,
 ) -> RunOutcome:
     journal_path, checkpoint_path, meta_path = _state_paths(options.out)
     resuming = meta_path.exists()
     if not resuming and options.out.exists() and not options.overwrite:
         raise OutputError(f"{options.out} already exists", "pass --overwrite or choose --out")
     ensure_writable(options.out)
-    spec = load_spec(options.spec)
-    cohort = load_cohort(options.data, spec)
-    bundle = load_bundle(options.model_dir, spec)
+    if inputs is None:
+        if not isinstance(options, RunOptions):
+            raise TypeError("run_agent needs `inputs`, or RunOptions that name the files")
+        inputs = load_inputs(options)
+    cohort, bundle, spec = inputs.cohort, inputs.bundle, inputs.cohort.spec
     initial, revise = load_prompts(
         options.prompt or default_prompt(options.model), options.revise_prompt
     )
     queries = plan_queries(cohort, bundle, options.n)
-    verifiers = build_verifiers(spec, bundle, cohort, options.model_dir, options.margin)
+    verifiers = verifiers_for(spec, bundle, inputs.train, options.margin)
+    if planned is not None:
+        planned(len(queries))
     if proposer is None:
         backend = load_backend(
             options.model,
@@ -268,7 +273,8 @@ def _run_agent(
             concurrency=options.concurrency,
         )
         proposer = LLMProposer(backend, spec, initial, revise)
-    fingerprint = _fingerprint(options, cohort, [initial.sha256, revise.sha256])
+    keyed = options.model_dump(mode="json", include=set(RESULT_SHAPING))
+    fingerprint = options_fingerprint(keyed, cohort, (options.prompt, options.revise_prompt))
     if resuming:
         afresh = (
             f"delete {meta_path}, {journal_path.name} and {checkpoint_path.name} to start afresh"
@@ -293,7 +299,7 @@ def _run_agent(
     config_json = options.model_dump(mode="json", exclude={"api_key"})
     run_id = _unfinished_run(audit, fingerprint, options.out) if resuming else None
     if run_id is not None:
-        audit.append(run_id, "run_resumed", {"fingerprint": fingerprint})
+        audit.append(run_id, EventType.RUN_RESUMED, {"fingerprint": fingerprint})
     else:
         run_id = audit.start_run(
             command="run",
@@ -323,7 +329,7 @@ def _run_agent(
         refine=options.refine,
         hints=options.hints,
     )
-    journal = ResultJournal(journal_path, keep_records=False)
+    journal = ResultJournal(journal_path, keep_records=keep_records)
     resumed = sum(q.query_id in journal for q in queries)
     todo = [q for q in queries if q.query_id not in journal]
     conn = sqlite3.connect(checkpoint_path, check_same_thread=False)
@@ -342,6 +348,7 @@ def _run_agent(
             (journal.read(q.query_id) for q in queries),
             wall_seconds=wall if todo else None,
         )
+        records = [journal.read(q.query_id) for q in queries] if keep_records else None
         audit.finish_run(run_id, "completed")
     finally:
         conn.close()
@@ -349,5 +356,10 @@ def _run_agent(
     for path in (journal_path, checkpoint_path, meta_path):
         path.unlink(missing_ok=True)
     return RunOutcome(
-        run_id=run_id, out=options.out, audit_db=audit_db, summary=summary, resumed=resumed
+        run_id=run_id,
+        out=options.out,
+        audit_db=audit_db,
+        summary=summary,
+        resumed=resumed,
+        records=records,
     )

@@ -11,35 +11,21 @@ from __future__ import annotations
 from cf_agent.audit.export import export_events
 from cf_agent.audit.migrations import AuditError, migrate
 from cf_agent.audit.store import (
-    ACCEPTED,
-    ERROR,
-    GAVE_UP,
     GENESIS_HASH,
-    PROPOSAL,
-    REVIEW,
-    RUN_FINISHED,
-    RUN_STARTED,
-    VERDICT,
     AuditEvent,
     AuditRun,
     AuditStore,
+    EventType,
     VerifyResult,
 )
 
 __all__ = [
-    "ACCEPTED",
-    "ERROR",
-    "GAVE_UP",
     "GENESIS_HASH",
-    "PROPOSAL",
-    "REVIEW",
-    "RUN_FINISHED",
-    "RUN_STARTED",
-    "VERDICT",
     "AuditError",
     "AuditEvent",
     "AuditRun",
     "AuditStore",
+    "EventType",
     "VerifyResult",
     "export_events",
     "migrate",

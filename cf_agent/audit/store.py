@@ -20,6 +20,7 @@ import sqlite3
 import time
 from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime
+from enum import StrEnum
 from pathlib import Path, PurePath
 from typing import Any
 
@@ -28,15 +29,23 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cf_agent.audit.migrations import AuditError, migrate, write_transaction
 
-# Event types the agent writes. Types are free strings; these are the ones with agreed meaning.
-RUN_STARTED = "run_started"
-PROPOSAL = "proposal"
-VERDICT = "verdict"
-ACCEPTED = "accepted"
-GAVE_UP = "gave_up"
-REVIEW = "review"
-RUN_FINISHED = "run_finished"
-ERROR = "error"
+
+class EventType(StrEnum):
+    """Event types with agreed meaning. A type is stored as its string, so others may appear."""
+
+    RUN_STARTED = "run_started"
+    RUN_RESUMED = "run_resumed"
+    PROPOSAL = "proposal"
+    VERDICT = "verdict"
+    ACCEPTED = "accepted"
+    GAVE_UP = "gave_up"
+    REVIEW = "review"
+    RUN_FINISHED = "run_finished"
+    ERROR = "error"
+
+
+# finetune/examples.py (and its test) import these two names; drop them once it uses EventType.
+ACCEPTED, REVIEW = EventType.ACCEPTED, EventType.REVIEW
 
 RUNNING = "running"
 GENESIS_HASH = "0" * 64
@@ -266,7 +275,7 @@ class AuditStore:
                 "prompt_hash": prompt_hash,
                 "config": clean_config,
             }
-            self._insert(conn, run_id, RUN_STARTED, payload, None)
+            self._insert(conn, run_id, EventType.RUN_STARTED, payload, None)
         return run_id
 
     def append(
@@ -287,7 +296,7 @@ class AuditStore:
                     "start a new run instead of finishing this one again",
                 )
             conn.execute("UPDATE runs SET status = ? WHERE run_id = ?", (status, run_id))
-            return self._insert(conn, run_id, RUN_FINISHED, {"status": status}, None)
+            return self._insert(conn, run_id, EventType.RUN_FINISHED, {"status": status}, None)
 
     def runs(self) -> list[AuditRun]:
         """All runs, oldest first."""

@@ -8,7 +8,6 @@ so a user can correct the whole file in one pass.
 from __future__ import annotations
 
 import hashlib
-import io
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cf_agent.data.readers import READERS
 from cf_agent.data.spec import Feature, FeatureSpec
 from cf_agent.errors import DataError
 
@@ -324,50 +324,10 @@ def _raise_problems(problems: list[_Problem], header: str) -> None:
     raise DataError("\n".join(lines), "correct each problem listed above, then run again")
 
 
-def _read_csv(raw: bytes, path: Path) -> pd.DataFrame:
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DataError(
-            f"data file {path} is not UTF-8 text (bad byte at position {exc.start})",
-            "save it as UTF-8, e.g. 'CSV UTF-8' in a spreadsheet program",
-        ) from None
-    try:
-        frame = pd.read_csv(io.StringIO(text), dtype=object, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
-        raise DataError(
-            f"data file {path} is not a readable CSV file: {exc}",
-            "make every line have the same number of comma-separated fields as the header",
-        ) from None
-    if len(frame.columns) == 1 and ";" in str(frame.columns[0]):
-        raise DataError(
-            f"data file {path} separates columns with ';' instead of ','",
-            "save it as comma-separated CSV",
-        )
-    return frame
-
-
-def _read_parquet(raw: bytes, path: Path) -> pd.DataFrame:
-    try:
-        frame = pd.read_parquet(io.BytesIO(raw))
-    except Exception as exc:  # pyarrow raises many types for damaged files
-        raise DataError(
-            f"data file {path} is not a readable Parquet file: {exc}",
-            "write it again with pandas.DataFrame.to_parquet, or save it as CSV",
-        ) from None
-    return frame.reset_index(drop=True).astype(object)
-
-
-_READERS: dict[str, Callable[[bytes, Path], pd.DataFrame]] = {
-    ".csv": _read_csv,
-    ".parquet": _read_parquet,
-}
-
-
 def load_cohort(path: Path | str, spec: FeatureSpec) -> Cohort:
     """Read a .csv or .parquet file and validate every cell against `spec`."""
     path = Path(path)
-    reader = _READERS.get(path.suffix.lower())
+    reader = READERS.get(path.suffix.lower())
     if reader is None:
         raise DataError(
             f"data file {path} has extension {path.suffix or '(none)'!r}; "
@@ -380,15 +340,34 @@ def load_cohort(path: Path | str, spec: FeatureSpec) -> Cohort:
     if not raw.strip():
         raise DataError(f"data file {path} is empty", "write a header line and one row per person")
     frame = reader(raw, path)
+    data_hash = hashlib.sha256(raw).hexdigest()[:16]
+    return _validated(frame, spec, data_hash, str(path), f"data file {path}")
+
+
+def cohort_from_frame(frame: pd.DataFrame, spec: FeatureSpec, source: str = "DataFrame") -> Cohort:
+    """Validate an in-memory frame (a notebook's) exactly as a data file is validated.
+
+    Its data hash is of the cells as given, so a rerun on the same frame resumes.
+    """
+    cells = frame.reset_index(drop=True).astype(object)
+    digest = hashlib.sha256(",".join(map(str, cells.columns)).encode())
+    digest.update(pd.util.hash_pandas_object(cells, index=False).to_numpy().tobytes())
+    return _validated(cells, spec, digest.hexdigest()[:16], source, f"data {source}")
+
+
+def _validated(
+    frame: pd.DataFrame, spec: FeatureSpec, data_hash: str, source: str, name: str
+) -> Cohort:
+    """Every cell checked against the spec; `name` says where the data came from in errors."""
     frame.columns = [str(c).strip() for c in frame.columns]
     repeated = sorted({c for c in frame.columns if list(frame.columns).count(c) > 1})
     if repeated:
         raise DataError(
-            f"data file {path} has more than one column named {', '.join(map(repr, repeated))}",
+            f"{name} has more than one column named {', '.join(map(repr, repeated))}",
             "keep one column of each name (names are compared without surrounding spaces)",
         )
     if frame.empty:
-        raise DataError(f"data file {path} has a header but no data rows", "add one row per person")
+        raise DataError(f"{name} has a header but no data rows", "add one row per person")
     problems = _column_problems(list(frame.columns), spec)
     columns: dict[str, pd.Series] = {}
     ids = None
@@ -407,16 +386,11 @@ def load_cohort(path: Path | str, spec: FeatureSpec) -> Cohort:
     if spec.label in frame.columns:
         columns[spec.label], label_problems = _parse_label(frame[spec.label], spec, namer)
         problems += label_problems
-    _raise_problems(problems, f"data file {path} (rows numbered from 1 after the header)")
+    _raise_problems(problems, f"{name} (rows numbered from 1 after the header)")
     for other in spec.other_columns:
         if other in frame.columns:
             columns[other] = frame[other]
-    return Cohort(
-        frame=pd.DataFrame(columns),
-        spec=spec,
-        data_hash=hashlib.sha256(raw).hexdigest()[:16],
-        source=str(path),
-    )
+    return Cohort(frame=pd.DataFrame(columns), spec=spec, data_hash=data_hash, source=source)
 
 
 def frame_from_rows(rows: Sequence[Mapping[str, Any]], spec: FeatureSpec) -> pd.DataFrame:

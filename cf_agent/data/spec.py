@@ -22,7 +22,10 @@ from cf_agent.fileio import write_text_atomic
 SPEC_SCHEMA_VERSION = 1
 
 FeatureKind = Literal["float", "int", "categorical", "bool"]
-Group = Literal["demographic", "clinical", "wearable", "cgm"]
+# The demo cohort's feature groups and the ones daily behaviour moves directly: a spec's
+# defaults, so the demo spec and older specs need not name them.
+DEFAULT_GROUPS = ("demographic", "clinical", "wearable", "cgm")
+DEFAULT_MODIFIABLE_GROUPS = ("wearable",)
 Actionability = Literal["immutable", "increase_only", "decrease_only", "free"]
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
 
@@ -36,7 +39,9 @@ class Feature(BaseModel):
     kind: FeatureKind = Field(description="float, int, categorical or bool.")
     unit: str = Field(default="", max_length=32, description="Unit shown to people and LLMs.")
     description: str = Field(min_length=1, max_length=200, description="One line on what it is.")
-    group: Group = Field(description="demographic, clinical, wearable or cgm.")
+    group: str = Field(
+        pattern=NAME_PATTERN, description="One of the spec's groups, e.g. wearable or clinical."
+    )
     low: float | None = Field(default=None, description="Lowest physiologically valid value.")
     high: float | None = Field(default=None, description="Highest physiologically valid value.")
     categories: tuple[str, ...] | None = Field(
@@ -93,17 +98,21 @@ class Feature(BaseModel):
         return self.kind in ("float", "int")
 
     def reachable(self, factual: float) -> tuple[float, float]:
-        """The closed interval one intervention may move this numeric feature to from `factual`:
-        its direction, its largest step and its physiological range, all at once."""
+        """The closed interval one intervention may move this numeric or 0/1 feature to from
+        `factual`: its direction, its largest step and its range, all at once; whole numbers
+        for int and bool features (the ends rounded inward)."""
         if self.actionability == "immutable":
             return factual, factual
-        low, high = float(self.low or 0.0), float(self.high or 0.0)
+        low = float(self.low) if self.low is not None else 0.0  # bool: 0 or 1
+        high = float(self.high) if self.high is not None else 1.0
         if self.actionability == "increase_only":
             low = max(low, factual)
         if self.actionability == "decrease_only":
             high = min(high, factual)
         if self.max_change is not None:
             low, high = max(low, factual - self.max_change), min(high, factual + self.max_change)
+        if self.kind != "float":
+            low, high = float(math.ceil(low - 1e-9)), float(math.floor(high + 1e-9))
         return low, high
 
     def describe_range(self) -> str:
@@ -181,6 +190,14 @@ class FeatureSpec(BaseModel):
     desired_class: int = Field(description="The class a counterfactual should reach.")
     features: tuple[Feature, ...] = Field(min_length=1)
     rules: tuple[Rule, ...] = Field(default=())
+    groups: tuple[str, ...] = Field(
+        default=DEFAULT_GROUPS, min_length=1, description="The feature groups features may name."
+    )
+    modifiable_groups: tuple[str, ...] = Field(
+        default=DEFAULT_MODIFIABLE_GROUPS,
+        description="Groups whose (not immutable) features a person moves by what they do day "
+        "to day; the evaluation reports changes to them as behaviourally modifiable.",
+    )
     other_columns: tuple[str, ...] = Field(
         default=(),
         description="Columns allowed in the data that the model never uses (other labels, notes).",
@@ -212,6 +229,17 @@ class FeatureSpec(BaseModel):
                 f"desired_class {self.desired_class} is not one of classes "
                 f"{sorted(self.classes)}; fix: use one of them"
             )
+        for i, feature in enumerate(self.features):
+            if feature.group not in self.groups:
+                raise ValueError(
+                    f"features[{i}].group: {feature.name!r} has group {feature.group!r}, not one "
+                    f"of {list(self.groups)}; fix: use one of them, or list it under groups"
+                )
+        unknown_groups = sorted(set(self.modifiable_groups) - set(self.groups))
+        if unknown_groups:
+            raise ValueError(
+                f"modifiable_groups names {unknown_groups}, not in groups {list(self.groups)}"
+            )
         by_name = {f.name: f for f in self.features}
         for i, rule in enumerate(self.rules):
             for feat in rule.features:
@@ -234,9 +262,19 @@ class FeatureSpec(BaseModel):
                 return f
         raise KeyError(name)
 
+    def is_modifiable(self, feature: Feature) -> bool:
+        """A feature in a modifiable group that the spec lets change."""
+        return feature.group in self.modifiable_groups and feature.actionability != "immutable"
+
     def spec_hash(self) -> str:
-        """Stable hash of the spec's content; models and audit events record it."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        """Stable hash of the spec's content; models and audit events record it.
+
+        Groups left at their defaults are not hashed, so specs written before they could be
+        named keep their hash (and their trained bundles).
+        """
+        defaults = {"groups": DEFAULT_GROUPS, "modifiable_groups": DEFAULT_MODIFIABLE_GROUPS}
+        unset = {key for key, value in defaults.items() if getattr(self, key) == value}
+        canonical = json.dumps(self.model_dump(mode="json", exclude=unset), sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
     def to_toml(self) -> str:

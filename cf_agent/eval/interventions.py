@@ -2,10 +2,11 @@
 
 Counted over the CFs a method returned (valid or not), per feature: how often it changes and
 by how much (the median change, in the feature's unit). A feature is *behaviourally
-modifiable* when it is a wearable measure (steps, activity, sleep, stress, heart rate,
-respiration, SpO2) that the spec does not mark immutable: a person moves it by what they do
-day to day. Clinical and CGM features (BMI, HbA1c, glucose, blood pressure) follow behaviour
-only with a delay, and demographics not at all, so changes to them are reported separately.
+modifiable* when the spec says so (`FeatureSpec.is_modifiable`): its group is one of the spec's
+`modifiable_groups` and it is not immutable. The demo spec's default is the wearable group
+(steps, activity, sleep, stress, heart rate): clinical and CGM features (BMI, HbA1c, glucose,
+blood pressure) follow behaviour only with a delay, and demographics not at all. Another cohort
+names its own.
 """
 
 from __future__ import annotations
@@ -23,11 +24,6 @@ from cf_agent.tools.actionability import format_number
 from cf_agent.tools.metrics import changed_features
 
 
-def is_modifiable(feature: Feature) -> bool:
-    """A wearable measure the spec lets change: something daily behaviour moves directly."""
-    return feature.group == "wearable" and feature.actionability != "immutable"
-
-
 def describe_delta(feature: Feature, delta: float) -> str:
     """'+38 min/night' or '-2,600 steps/day'."""
     sign = "+" if delta > 0 else ("-" if delta < 0 else "")
@@ -40,7 +36,7 @@ class FeatureChange(BaseModel):
 
     feature: str
     group: str
-    modifiable: bool = Field(description="Behaviourally modifiable (see is_modifiable).")
+    modifiable: bool = Field(description="Behaviourally modifiable (FeatureSpec.is_modifiable).")
     count: int = Field(description="Returned CFs that change it.")
     share: float = Field(description="count / returned CFs.")
     median_delta: float | None = Field(description="Median change (numeric features).")
@@ -112,7 +108,7 @@ def summarize_interventions(
             FeatureChange(
                 feature=feature.name,
                 group=feature.group,
-                modifiable=is_modifiable(feature),
+                modifiable=spec.is_modifiable(feature),
                 count=count,
                 share=count / n_cfs,
                 median_delta=median,

@@ -426,3 +426,22 @@ def load_split(model_dir: Path | str) -> pd.DataFrame:
     if len(split.columns) != 2 or split.columns[1] != SPLIT_COLUMN:
         raise ModelFileError(f"{model_dir / SPLIT_FILE} lacks the 'split' column", _RETRAIN)
     return split
+
+
+def training_rows(cohort: Cohort, model_dir: Path | str) -> pd.DataFrame:
+    """The cohort's rows the bundle was trained on (its saved split), sorted by id.
+
+    Sorted so that what learns from them (plausibility, baselines) is the same whatever order
+    the data file lists people in, e.g. a Ray shard's file that lists its own people first.
+    """
+    split = load_split(model_dir)
+    id_column = cohort.spec.id_column
+    train_ids = set(split.loc[split[SPLIT_COLUMN] == "train", id_column].astype(str))
+    ids = cohort.ids.astype(str)
+    order = ids[ids.isin(train_ids)].sort_values(kind="stable").index
+    if len(order) == 0:
+        raise DataError(
+            f"none of the people in {cohort.source} are in the training split of {model_dir}",
+            "pass the data file the classifier was trained on (`cf-agent train --data`)",
+        )
+    return cohort.frame.loc[order].reset_index(drop=True)

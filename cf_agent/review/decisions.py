@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from cf_agent.audit.store import REVIEW, AuditEvent, AuditStore
+from cf_agent.audit.store import AuditEvent, AuditStore, EventType
 from cf_agent.errors import CfAgentError
 from cf_agent.tools.verdict import Verdict
 
@@ -82,5 +82,5 @@ def record_decision(
         source=source,
     )
     return store.append(
-        run_id, REVIEW, decision.model_dump(mode="json", exclude_none=True), query_id
+        run_id, EventType.REVIEW, decision.model_dump(mode="json", exclude_none=True), query_id
     )

@@ -16,14 +16,10 @@ from pydantic import BaseModel, Field
 
 from cf_agent.agent.state import is_llm_source
 from cf_agent.audit.store import (
-    ACCEPTED,
-    GAVE_UP,
-    PROPOSAL,
-    REVIEW,
-    VERDICT,
     AuditEvent,
     AuditRun,
     AuditStore,
+    EventType,
     canonical_json,
 )
 from cf_agent.tools.verdict import Verdict
@@ -230,13 +226,13 @@ class _QueryBuilder:
 
     def add(self, event: AuditEvent) -> None:
         payload = event.payload
-        if event.type == REVIEW:
+        if event.type == EventType.REVIEW:
             self._add_decision(event)
-        elif event.type == PROPOSAL:
+        elif event.type == EventType.PROPOSAL:
             self._add_proposal(payload)
-        elif event.type == VERDICT:
+        elif event.type == EventType.VERDICT:
             self._add_verdict(payload)
-        elif event.type in (ACCEPTED, GAVE_UP):
+        elif event.type in (EventType.ACCEPTED, EventType.GAVE_UP):
             self._add_outcome(event)
 
     def _add_decision(self, event: AuditEvent) -> None:
@@ -348,7 +344,11 @@ def load_run_history(store: AuditStore, run_id: str) -> RunHistory:
 def load_run_overviews(store: AuditStore) -> list[RunHistory]:
     """Every run with its outcomes and decisions only (no proposals): enough for a run list."""
     events = sorted(
-        (e for kind in (ACCEPTED, GAVE_UP, REVIEW) for e in store.iter_events(type=kind)),
+        (
+            e
+            for kind in (EventType.ACCEPTED, EventType.GAVE_UP, EventType.REVIEW)
+            for e in store.iter_events(type=kind)
+        ),
         key=lambda e: e.id,
     )
     by_run: dict[str, list[AuditEvent]] = {}

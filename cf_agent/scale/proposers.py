@@ -13,7 +13,7 @@ from cf_agent.agent.runner import RunOptions
 from cf_agent.data.cohort import load_cohort
 from cf_agent.data.spec import load_spec
 from cf_agent.models.baselines import load_baseline
-from cf_agent.models.classifier import load_bundle, load_split
+from cf_agent.models.classifier import load_bundle, training_rows
 from cf_agent.models.proposer import Proposer
 
 
@@ -27,7 +27,7 @@ class ProposerFactory(Protocol):
 class BaselineFactory:
     """A classic baseline (dice-random, cfnow-greedy, ...) trained on the classifier's train split.
 
-    The training rows are sorted by id, so the baseline is the same whatever order a shard's data
+    `training_rows` sorts them by id, so the baseline is the same whatever order a shard's data
     file lists them in (shards list their own people first).
     """
 
@@ -39,16 +39,11 @@ class BaselineFactory:
         spec = load_spec(options.spec)
         cohort = load_cohort(options.data, spec)
         bundle = load_bundle(options.model_dir, spec)
-        split = load_split(options.model_dir)
-        train_ids = set(split.loc[split["split"] == "train", spec.id_column].astype(str))
-        frame = cohort.frame
-        ids = frame[spec.id_column].astype(str)
-        train = frame[ids.isin(train_ids)].assign(_id=ids).sort_values("_id").drop(columns="_id")
         return load_baseline(
             self.method,
             spec,
             bundle,
-            train.reset_index(drop=True),
+            training_rows(cohort, options.model_dir),
             time_limit_s=self.time_limit_s,
             seed=self.seed,
         )

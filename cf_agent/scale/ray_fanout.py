@@ -17,7 +17,6 @@ file, and `cf-agent review` re-checks CFs against the file a run used.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import shutil
@@ -28,6 +27,7 @@ from typing import Any
 import pandas as pd
 from pydantic import BaseModel, Field
 
+from cf_agent.agent.options import RESULT_SHAPING
 from cf_agent.agent.outputs import check_output_path, write_results
 from cf_agent.agent.runner import Query, RunOptions, plan_queries, run_agent
 from cf_agent.agent.summary import RunSummary, summarize
@@ -36,10 +36,10 @@ from cf_agent.data.cohort import Cohort, load_cohort
 from cf_agent.data.spec import FeatureSpec, load_spec
 from cf_agent.errors import CfAgentError, DataError, OutputError
 from cf_agent.fileio import atomic_path, ensure_writable, write_text_atomic
+from cf_agent.fingerprint import options_fingerprint
 from cf_agent.locks import exclusive
 from cf_agent.models.classifier import load_bundle
 from cf_agent.models.registry import default_prompt
-from cf_agent.prompts.render import load_prompts
 from cf_agent.scale.proposers import ProposerFactory
 
 RAY_INSTALL = ".venv/bin/pip install 'cf-agent[ray]'  (or: pip install ray)"
@@ -85,26 +85,6 @@ def _import_ray() -> Any:
             "--ray needs the Python package 'ray', which is not installed", RAY_INSTALL
         ) from None
     return ray
-
-
-def _fingerprint(options: RunOptions, cohort: Cohort, classifier: str, shards: int) -> str:
-    keyed = options.model_dump(
-        mode="json",
-        include={"model", "k", "max_rounds", "refine", "hints", "n", "margin"},
-    )
-    keyed.update(
-        data_hash=cohort.data_hash,
-        spec_hash=cohort.spec.spec_hash(),
-        classifier=classifier,
-        prompts=[
-            t.sha256
-            for t in load_prompts(
-                options.prompt or default_prompt(options.model), options.revise_prompt
-            )
-        ],
-        shards=shards,
-    )
-    return hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _read_raw(path: Path) -> pd.DataFrame:
@@ -196,7 +176,9 @@ def _prepare_plan(
         )
     shards = min(workers, len(queries))
     classifier = json.dumps(bundle.metadata.file_sha256, sort_keys=True)
-    fingerprint = _fingerprint(options, cohort, classifier, shards)
+    keyed = options.model_dump(mode="json", include=set(RESULT_SHAPING))
+    prompts = (options.prompt or default_prompt(options.model), options.revise_prompt)
+    fingerprint = options_fingerprint(keyed, cohort, prompts, classifier=classifier, shards=shards)
     plan_path = work_dir / PLAN_FILE
     if plan_path.exists():
         plan = ShardPlan.model_validate_json(plan_path.read_text(encoding="utf-8"))

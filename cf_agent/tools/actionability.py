@@ -20,7 +20,7 @@ import numpy as np
 
 from cf_agent.data.spec import Feature, FeatureSpec
 from cf_agent.errors import DataError
-from cf_agent.tools.verdict import Reason, Verdict
+from cf_agent.tools.verdict import Reason, Verdict, VerifierName
 
 FLOAT_TOLERANCE = 1e-9
 
@@ -155,7 +155,7 @@ def feature_violations(feature: Feature, before: Any, candidate: Mapping[str, An
 class ActionabilityCheck:
     """Verifier: does the candidate respect immutability, direction, step size and domain?"""
 
-    name = "actionability"
+    name: VerifierName = "actionability"
 
     def __init__(self, spec: FeatureSpec) -> None:
         self.spec = spec

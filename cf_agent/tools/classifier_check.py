@@ -16,7 +16,7 @@ import pandas as pd
 from cf_agent.data.spec import FeatureSpec
 from cf_agent.errors import ModelFileError
 from cf_agent.tools.actionability import require_usable_query, unusable_reasons
-from cf_agent.tools.verdict import Reason, Verdict
+from cf_agent.tools.verdict import Reason, Verdict, VerifierName
 
 
 class ProbabilisticClassifier(Protocol):
@@ -44,7 +44,7 @@ def rows_to_frame(spec: FeatureSpec, rows: Sequence[Mapping[str, Any]]) -> pd.Da
 class ClassifierCheck:
     """Verifier: the desired class must win, by at least `margin` over every other class."""
 
-    name = "classifier"
+    name: VerifierName = "classifier"
 
     def __init__(
         self, model: ProbabilisticClassifier, spec: FeatureSpec, margin: float = 0.0

@@ -22,22 +22,24 @@ from cf_agent.data.spec import Feature, FeatureSpec
 from cf_agent.errors import DataError
 from cf_agent.tools.actionability import format_number, format_value, unusable_reasons
 from cf_agent.tools.classifier_check import rows_to_frame
-from cf_agent.tools.verdict import Reason, Verdict
+from cf_agent.tools.verdict import Reason, Verdict, VerifierName
 
 MAX_FEATURES_NAMED = 3
+# A CF passes when at least this share of training rows is less typical than it.
+PASS_QUANTILE = 0.01
 RARE_SHARE = 0.25  # a category fewer than this share of the nearest rows have is rare
 
 
 class PlausibilityCheck:
     """Verifier: in-distribution score (LOF or isolation forest) plus the spec's rules."""
 
-    name = "plausibility"
+    name: VerifierName = "plausibility"
 
     def __init__(
         self,
         spec: FeatureSpec,
         method: Literal["lof", "iforest"] = "lof",
-        threshold_quantile: float = 0.01,
+        threshold_quantile: float = PASS_QUANTILE,
         n_neighbors: int = 20,
         seed: int = 0,
     ) -> None:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 from pydantic import BaseModel, ConfigDict, Field
+
+VerifierName = Literal["classifier", "actionability", "plausibility"]
+VERIFIER_NAMES: tuple[VerifierName, ...] = get_args(VerifierName)
 
 
 class Reason(BaseModel):
@@ -19,7 +24,7 @@ class Verdict(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    check: str = Field(description="Name of the verifier: classifier, actionability, plausibility.")
+    check: VerifierName = Field(description="The verifier that judged.")
     passed: bool = Field(description="True when the candidate satisfies this check.")
     score: float = Field(description="Check-specific score in [0, 1]; higher is better.")
     reasons: tuple[Reason, ...] = Field(default=(), description="Problems found, if any.")

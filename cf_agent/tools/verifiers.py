@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from cf_agent.tools.verdict import Verdict
+from cf_agent.tools.verdict import Verdict, VerifierName
 
 
 class Check(Protocol):
     """One verifier: a name and the uniform check / check_many signature."""
 
-    name: str
+    name: VerifierName
 
     def check(self, query: Mapping[str, Any], candidate: Mapping[str, Any]) -> Verdict: ...
 

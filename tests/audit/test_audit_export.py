@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cf_agent.audit import PROPOSAL, VERDICT, AuditError, AuditEvent, AuditStore, export_events
+from cf_agent.audit import AuditError, AuditEvent, AuditStore, EventType, export_events
 from cf_agent.audit.export import CSV_COLUMNS
 from cf_agent.errors import OutputError
 
@@ -22,14 +22,18 @@ def store(tmp_path: Path) -> Iterator[AuditStore]:
         first = opened.start_run("cf-agent run", "hf:tiny", "propose", "abc123", {"k": 3})
         opened.append(
             first,
-            PROPOSAL,
+            EventType.PROPOSAL,
             {"note": 'raise steps, "then" sleep,\nmore', "row": {"glucose": 101.5, "bmi": None}},
             query_id="q1",
         )
-        opened.append(first, VERDICT, {"check": "plausibility", "passed": False, "é": "ü"})
+        opened.append(
+            first, EventType.VERDICT, {"check": "plausibility", "passed": False, "é": "ü"}
+        )
         opened.finish_run(first, "ok")
         second = opened.start_run("cf-agent review", "hf:tiny", "review", "def456", {})
-        opened.append(second, VERDICT, {"check": "classifier", "passed": True}, query_id="q2")
+        opened.append(
+            second, EventType.VERDICT, {"check": "classifier", "passed": True}, query_id="q2"
+        )
         yield opened
 
 

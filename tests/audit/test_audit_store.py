@@ -14,17 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from cf_agent.audit import (
-    ACCEPTED,
-    GENESIS_HASH,
-    PROPOSAL,
-    RUN_FINISHED,
-    RUN_STARTED,
-    VERDICT,
-    AuditError,
-    AuditStore,
-    migrate,
-)
+from cf_agent.audit import GENESIS_HASH, AuditError, AuditStore, EventType, migrate
 from cf_agent.audit.migrations import MIGRATIONS, Migration
 
 MIGRATION_NAMES = ["m001_initial", "m002_indexes", "m003_append_only"]
@@ -50,7 +40,9 @@ def fill(store: AuditStore, n_events: int) -> str:
     """One run with `n_events` proposals after its run_started event."""
     run_id = store.start_run("cf-agent run", "hf:tiny", "propose", "abc123", {"k": 3})
     for i in range(n_events):
-        store.append(run_id, PROPOSAL, {"i": i, "glucose": 100.0 + i}, query_id=f"q{i % 2}")
+        store.append(
+            run_id, EventType.PROPOSAL, {"i": i, "glucose": 100.0 + i}, query_id=f"q{i % 2}"
+        )
     return run_id
 
 
@@ -168,16 +160,20 @@ def test_run_lifecycle(store: AuditStore) -> None:
     datetime.fromisoformat(run.started_at)
 
     [started] = store.events(run_id=run_id)
-    assert (started.type, started.seq, started.query_id) == (RUN_STARTED, 1, None)
+    assert (started.type, started.seq, started.query_id) == (EventType.RUN_STARTED, 1, None)
     assert started.payload["config"] == {"k": 3}
     assert started.payload["model_string"] == "hf:tiny"
 
-    event = store.append(run_id, VERDICT, {"check": "classifier", "passed": True}, "q7")
+    event = store.append(run_id, EventType.VERDICT, {"check": "classifier", "passed": True}, "q7")
     assert (event.seq, event.query_id, event.prev_hash) == (2, "q7", started.hash)
     assert datetime.fromisoformat(event.ts).tzinfo == UTC
 
     finished = store.finish_run(run_id, "ok")
-    assert (finished.type, finished.seq, finished.payload) == (RUN_FINISHED, 3, {"status": "ok"})
+    assert (finished.type, finished.seq, finished.payload) == (
+        EventType.RUN_FINISHED,
+        3,
+        {"status": "ok"},
+    )
     assert store.run(run_id).status == "ok"
     assert store.events(run_id=run_id) == [started, event, finished]
     with pytest.raises(AuditError, match="already finished"):
@@ -196,7 +192,7 @@ def test_unknown_run_ids_are_audit_errors(store: AuditStore) -> None:
     with pytest.raises(AuditError, match="no run 'nope'"):
         store.run("nope")
     with pytest.raises(AuditError, match="no run 'nope'"):
-        store.append("nope", PROPOSAL, {})
+        store.append("nope", EventType.PROPOSAL, {})
     with pytest.raises(AuditError, match="no run 'nope'"):
         store.finish_run("nope", "ok")
     assert store.events() == []
@@ -205,12 +201,16 @@ def test_unknown_run_ids_are_audit_errors(store: AuditStore) -> None:
 def test_events_filter_by_run_type_query_search_and_limit(store: AuditStore) -> None:
     first = fill(store, 4)
     second = store.start_run("cf-agent run", "hf:tiny", "propose", "abc123", {})
-    store.append(second, ACCEPTED, {"note": "HbA1c lowered to 6.1"}, query_id="q1")
+    store.append(second, EventType.ACCEPTED, {"note": "HbA1c lowered to 6.1"}, query_id="q1")
 
     assert len(store.events()) == 7
     assert {e.run_id for e in store.events(run_id=first)} == {first}
-    assert [e.payload["i"] for e in store.events(type=PROPOSAL)] == [0, 1, 2, 3]
-    assert [e.type for e in store.events(query_id="q1")] == [PROPOSAL, PROPOSAL, ACCEPTED]
+    assert [e.payload["i"] for e in store.events(type=EventType.PROPOSAL)] == [0, 1, 2, 3]
+    assert [e.type for e in store.events(query_id="q1")] == [
+        EventType.PROPOSAL,
+        EventType.PROPOSAL,
+        EventType.ACCEPTED,
+    ]
     assert [e.payload["i"] for e in store.events(run_id=first, query_id="q1")] == [1, 3]
     assert [e.run_id for e in store.events(search="hba1c")] == [second]
     assert [e.payload["i"] for e in store.events(search='"glucose":102')] == [2]
@@ -220,8 +220,8 @@ def test_events_filter_by_run_type_query_search_and_limit(store: AuditStore) -> 
 
 def test_search_treats_like_wildcards_literally(store: AuditStore) -> None:
     run_id = store.start_run("cf-agent run", "m", "p", "h", {})
-    store.append(run_id, PROPOSAL, {"note": "steps up 10% a_b"})
-    store.append(run_id, PROPOSAL, {"note": "steps up 10 a-b"})
+    store.append(run_id, EventType.PROPOSAL, {"note": "steps up 10% a_b"})
+    store.append(run_id, EventType.PROPOSAL, {"note": "steps up 10 a-b"})
     assert [e.payload["note"] for e in store.events(search="10%")] == ["steps up 10% a_b"]
     assert [e.payload["note"] for e in store.events(search="a_b")] == ["steps up 10% a_b"]
 
@@ -240,7 +240,7 @@ def test_payloads_are_made_json_safe(store: AuditStore, tmp_path: Path) -> None:
         "pair": (1, "a"),
         "nested": {3: [np.int32(1)]},
     }
-    event = store.append(run_id, PROPOSAL, payload)
+    event = store.append(run_id, EventType.PROPOSAL, payload)
     expected = {
         "int": 7,
         "float32": 0.5,
@@ -254,14 +254,14 @@ def test_payloads_are_made_json_safe(store: AuditStore, tmp_path: Path) -> None:
         "nested": {"3": [1]},
     }
     assert event.payload == expected
-    assert store.events(type=PROPOSAL)[0].payload == expected
+    assert store.events(type=EventType.PROPOSAL)[0].payload == expected
     assert store.verify().ok
 
 
 def test_unsupported_payload_values_are_refused_by_name(store: AuditStore) -> None:
     run_id = store.start_run("cf-agent run", "m", "p", "h", {})
     with pytest.raises(TypeError, match="cannot store a object"):
-        store.append(run_id, PROPOSAL, {"thing": object()})
+        store.append(run_id, EventType.PROPOSAL, {"thing": object()})
     assert len(store.events()) == 1
 
 
@@ -278,7 +278,7 @@ def test_secret_keys_and_key_shaped_strings_are_redacted(store: AuditStore) -> N
     )
     event = store.append(
         run_id,
-        PROPOSAL,
+        EventType.PROPOSAL,
         {
             "api_key": "plain",
             "apiKey": 123,
@@ -317,7 +317,9 @@ def test_registered_secrets_are_replaced_anywhere(store: AuditStore) -> None:
     store.register_secret("s3cr3t")
     run_id = store.start_run("cf-agent run", "m", "p", "h", {"note": "uses s3cr3t-value"})
     event = store.append(
-        run_id, PROPOSAL, {"text": "echo s3cr3t-value and s3cr3t", "list": ["xs3cr3tx", 1]}
+        run_id,
+        EventType.PROPOSAL,
+        {"text": "echo s3cr3t-value and s3cr3t", "list": ["xs3cr3tx", 1]},
     )
     assert event.payload == {"text": "echo *** and ***", "list": ["x***x", 1]}
     assert store.run(run_id).config == {"note": "uses ***"}
@@ -432,7 +434,7 @@ def test_deleted_event_is_detected_even_after_later_appends(store: AuditStore) -
     run_id = fill(store, 3)
     with raw_without_triggers(store.path) as raw:
         raw.execute("DELETE FROM events WHERE id = 4")
-    store.append(run_id, PROPOSAL, {"i": 99})
+    store.append(run_id, EventType.PROPOSAL, {"i": 99})
     result = store.verify()
     assert result.broken_event_id == 5
     assert result.problem is not None and "event 4 is missing" in result.problem
@@ -466,7 +468,7 @@ def _append_many(path: str, run_id: str, worker: int, n: int, barrier: Any) -> N
     with AuditStore(path) as store:
         barrier.wait()
         for i in range(n):
-            store.append(run_id, PROPOSAL, {"worker": worker, "i": i})
+            store.append(run_id, EventType.PROPOSAL, {"worker": worker, "i": i})
 
 
 def test_concurrent_processes_never_fork_the_chain(tmp_path: Path) -> None:

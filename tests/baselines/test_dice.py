@@ -6,7 +6,6 @@ import pytest
 from baselines.baseline_world import SmallWorld, assert_well_formed, small_world
 
 from cf_agent.models.baselines import BASELINE_METHODS, load_baseline
-from cf_agent.models.baselines.base import actionable_interval
 from cf_agent.models.baselines.dice import DiceProposer
 from cf_agent.models.proposer import Proposal
 from cf_agent.tools.classifier_check import rows_to_frame
@@ -31,7 +30,7 @@ def test_dice_random_returns_full_valid_rows_within_the_permitted_ranges(
         assert_well_formed(small, query.row, values)
         for feature in small.spec.features:
             if feature.is_numeric and feature.actionability != "immutable":
-                low, high = actionable_interval(small.spec, feature.name, query.row[feature.name])
+                low, high = feature.reachable(query.row[feature.name])
                 assert low <= values[feature.name] <= high, feature.name
     predicted = small.bundle.predict(rows_to_frame(small.spec, returned))
     assert set(predicted) == {small.spec.desired_class}

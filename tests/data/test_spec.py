@@ -174,3 +174,34 @@ def test_spec_is_immutable() -> None:
     spec: FeatureSpec = spec_from_dict(BASE)
     with pytest.raises(Exception, match="frozen"):
         spec.label = "other"  # type: ignore[misc]
+
+
+def test_a_spec_names_its_groups_and_what_is_modifiable() -> None:
+    data = with_change(["features", 1, "group"], "labs")
+    with pytest.raises(SpecError, match="has group 'labs', not one of"):
+        spec_from_dict(data)
+    groups = ["demographic", "clinical", "labs", "wearable"]
+    spec = spec_from_dict({**data, "groups": groups, "modifiable_groups": ["labs"]})
+    assert [f.name for f in spec.features if spec.is_modifiable(f)] == [spec.features[1].name]
+    with pytest.raises(SpecError, match="modifiable_groups names"):
+        spec_from_dict({**BASE, "modifiable_groups": ["behaviour"]})
+
+
+def test_default_groups_keep_older_specs_hashes() -> None:
+    spec = spec_from_dict(BASE)
+    explicit = spec_from_dict(
+        {**BASE, "groups": list(spec.groups), "modifiable_groups": list(spec.modifiable_groups)}
+    )
+    assert explicit.spec_hash() == spec.spec_hash()
+    widened = spec_from_dict({**BASE, "modifiable_groups": ["wearable", "clinical"]})
+    assert widened.spec_hash() != spec.spec_hash()
+
+
+def test_reachable_is_whole_for_int_and_bool_features() -> None:
+    spec = spec_from_dict(BASE)
+    steps = spec.feature("steps").model_copy(update={"kind": "int", "max_change": 2.5})
+    assert steps.reachable(100.0) == (98.0, 102.0)
+    flag = spec.feature("steps").model_copy(
+        update={"kind": "bool", "low": None, "high": None, "max_change": None}
+    )
+    assert flag.reachable(0.0) == (0.0, 1.0)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from cf_agent.data.demo import demo_spec, generate_demo_cohort
-from cf_agent.eval.interventions import describe_delta, is_modifiable, summarize_interventions
+from cf_agent.eval.interventions import describe_delta, summarize_interventions
 from cf_agent.eval.judge import QueryResult, SlotResult
 
 SPEC = demo_spec("glucose")
@@ -69,10 +69,19 @@ def test_a_method_without_cfs_has_no_shares() -> None:
     assert summary.modifiable_share is None and summary.change_entropy is None
 
 
-def test_modifiable_means_wearable_and_not_immutable() -> None:
-    modifiable = {f.name for f in SPEC.features if is_modifiable(f)}
+def test_modifiable_means_wearable_and_not_immutable_by_default() -> None:
+    modifiable = {f.name for f in SPEC.features if SPEC.is_modifiable(f)}
     assert {"steps", "sleep_total_min", "stress_score"} <= modifiable
     assert not {"age", "bmi", "hba1c", "mean_glucose"} & modifiable
+
+
+def test_another_cohort_names_what_is_modifiable() -> None:
+    # A cohort where glucose, BMI and blood pressure are the levers: changes to them count.
+    spec = SPEC.model_copy(update={"modifiable_groups": ("clinical", "cgm")})
+    cf = {**person(), "bmi": person()["bmi"] - 1.0, "mean_glucose": person()["mean_glucose"] - 5}
+    summary = summarize_interventions(spec, "m", [result(person(), cf)])
+    assert summary.modifiable_share == 1.0
+    assert summarize_interventions(SPEC, "m", [result(person(), cf)]).modifiable_share == 0.0
 
 
 def test_deltas_read_as_people_write_them() -> None:

@@ -10,10 +10,10 @@ from transformers import AutoTokenizer
 from world import World
 
 from cf_agent.finetune.answers import answer_text, emittable_cf
-from cf_agent.tools.rationale import change_rationale
 from cf_agent.models.llm.constrained import JsonSchemaConstraint
 from cf_agent.models.llm.embedded import embedded_model_dir
 from cf_agent.models.llm.schema import RATIONALE_MAX_LENGTH, counterfactual_json_schema
+from cf_agent.tools.rationale import change_rationale
 
 
 def person(world: World) -> dict[str, object]:

@@ -77,21 +77,6 @@ def plain_row(spec: FeatureSpec, values: Mapping[str, Any]) -> dict[str, Any]:
     return row
 
 
-def actionable_interval(spec: FeatureSpec, name: str, value: float) -> tuple[float, float]:
-    """The values a numeric feature may take from `value`: range, direction and max_change."""
-    feature = spec.feature(name)
-    low, high = float(feature.low or 0.0), float(feature.high or 1.0)
-    if feature.actionability == "increase_only":
-        low = value
-    elif feature.actionability == "decrease_only":
-        high = value
-    if feature.max_change is not None:
-        low, high = max(low, value - feature.max_change), min(high, value + feature.max_change)
-    if feature.kind != "float":
-        low, high = float(math.ceil(low)), float(math.floor(high))
-    return low, high
-
-
 def row_seed(seed: int, query_id: str) -> int:
     """A seed per person, so a row's result does not depend on the order rows ran in."""
     return (seed + zlib.crc32(query_id.encode("utf-8"))) % 2**32

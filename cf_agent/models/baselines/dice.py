@@ -14,7 +14,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from cf_agent.data.spec import FeatureSpec
-from cf_agent.models.baselines.base import BaselineProposer, actionable_interval
+from cf_agent.models.baselines.base import BaselineProposer
 from cf_agent.models.classifier import ClassifierBundle
 
 DiceMethod = Literal["random", "genetic", "kdtree"]
@@ -54,7 +54,7 @@ class DiceProposer(BaselineProposer):
         ranges = {}
         for name in self.features_to_vary_:
             if self.spec.feature(name).kind != "categorical":
-                low, high = actionable_interval(self.spec, name, float(row[name]))
+                low, high = self.spec.feature(name).reachable(float(row[name]))
                 ranges[name] = [low, high]
         return ranges
 

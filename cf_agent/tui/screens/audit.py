@@ -15,15 +15,8 @@ from textual.widgets import DataTable, Footer, Header, Input, Select, Static
 from textual.worker import get_current_worker
 
 from cf_agent.audit.store import (
-    ACCEPTED,
-    ERROR,
-    GAVE_UP,
-    PROPOSAL,
-    REVIEW,
-    RUN_FINISHED,
-    RUN_STARTED,
-    VERDICT,
     AuditEvent,
+    EventType,
 )
 from cf_agent.tui.formatting import clock_time
 from cf_agent.tui.widgets.columns import add_fitted_columns
@@ -32,15 +25,15 @@ if TYPE_CHECKING:
     from cf_agent.tui.app import CfAgentApp
 
 EVENT_TYPES = (
-    RUN_STARTED,
-    PROPOSAL,
-    VERDICT,
-    ACCEPTED,
-    GAVE_UP,
-    REVIEW,
-    "run_resumed",
-    RUN_FINISHED,
-    ERROR,
+    EventType.RUN_STARTED,
+    EventType.PROPOSAL,
+    EventType.VERDICT,
+    EventType.ACCEPTED,
+    EventType.GAVE_UP,
+    EventType.REVIEW,
+    EventType.RUN_RESUMED,
+    EventType.RUN_FINISHED,
+    EventType.ERROR,
 )
 COLUMNS = {"#": 4, "Time (UTC)": 14, "Type": 11, "Query": 8, "Summary": None}
 MAX_EVENTS = 500
@@ -49,22 +42,22 @@ MAX_EVENTS = 500
 def event_summary(event: AuditEvent) -> str:
     """One line on what an event says, by type."""
     p = event.payload
-    if event.type == RUN_STARTED:
+    if event.type == EventType.RUN_STARTED:
         queries = p.get("config", {}).get("queries", "?")
         return f"{p.get('model_string')} · {p.get('prompt_name')} · {queries} queries"
-    if event.type == PROPOSAL:
+    if event.type == EventType.PROPOSAL:
         head = f"round {p.get('round')} · {p.get('source')}"
         if p.get("values") is None:
             return f"{head} · unusable: {p.get('error')}"
         return f"{head} · {p.get('rationale') or 'no rationale'}"
-    if event.type == VERDICT:
+    if event.type == EventType.VERDICT:
         failed = [v["check"] for v in p.get("verdicts", []) if not v.get("passed")]
         result = "passed" if p.get("passed") else f"failed: {', '.join(failed) or 'no usable CF'}"
         return f"round {p.get('round')} · {result}"
-    if event.type in (ACCEPTED, GAVE_UP):
+    if event.type in (EventType.ACCEPTED, EventType.GAVE_UP):
         found = len(p.get("accepted", []))
         return f"{p.get('status')} after {p.get('rounds')} round(s) · {found} CF(s)"
-    if event.type == REVIEW:
+    if event.type == EventType.REVIEW:
         why = p.get("reason") or p.get("note") or ""
         return f"{p.get('reviewer')} · {p.get('action')}" + (f" · {why}" if why else "")
     return json.dumps(p, ensure_ascii=False)[:120]
