@@ -55,6 +55,10 @@ def _cf_record(spec: FeatureSpec, query: Mapping[str, Any], c: Candidate) -> dic
     }
 
 
+def _passed(candidate: Candidate, check: str) -> bool:
+    return any(v["check"] == check and v["passed"] for v in candidate["verdicts"])
+
+
 def result_record(spec: FeatureSpec, state: CFState, seconds: float) -> dict[str, Any]:
     """One JSON-able line per query: status, accepted CFs with deltas, and the history's shape."""
     llm_candidates = [c for c in state["candidates"] if is_llm_source(c["source"])]
@@ -72,6 +76,10 @@ def result_record(spec: FeatureSpec, state: CFState, seconds: float) -> dict[str
         "llm_proposals": len(llm_candidates),
         "llm_valid": sum(c["passed"] for c in llm_candidates),
         "parse_failures": sum(c["values"] is None for c in llm_candidates),
+        "llm_passed_by_check": {
+            check: sum(_passed(c, check) for c in llm_candidates)
+            for check in ("classifier", "actionability", "plausibility")
+        },
         "query": state["query"],
         "counterfactuals": [_cf_record(spec, state["query"], c) for c in state["accepted"]],
     }

@@ -28,6 +28,15 @@ class RunSummary(BaseModel):
     )
     llm_proposal_validity: float = Field(description="Share of all LLM proposals that passed.")
     parse_failure_rate: float = Field(description="Share of LLM answers that were unusable.")
+    llm_proposal_actionable: float = Field(
+        default=float("nan"),
+        description="Share of all LLM proposals passing the actionability check (immutables, "
+        "ranges, directions, steps, rules).",
+    )
+    llm_proposal_plausible: float = Field(
+        default=float("nan"),
+        description="Share of all LLM proposals passing the plausibility check.",
+    )
     refined_share: float = Field(
         description="Share of returned CFs the search wrote, continuing an LLM proposal."
     )
@@ -61,7 +70,7 @@ def _ratio(part: float, whole: float) -> float:
 def summarize(records: Iterable[dict[str, Any]], wall_seconds: float | None = None) -> RunSummary:
     """One pass over the records (they may stream from disk); only scalars are kept."""
     n = succeeded = llm_succeeded = first_valid = 0
-    llm_props = llm_valid = parse_failures = 0
+    llm_props = llm_valid = parse_failures = llm_actionable = llm_plausible = 0
     rounds = llm_calls = 0.0
     cfs = valid_cfs = refined = searched = changed = 0
     plausibility: list[float] = []
@@ -75,6 +84,9 @@ def summarize(records: Iterable[dict[str, Any]], wall_seconds: float | None = No
         llm_props += r["llm_proposals"]
         llm_valid += r["llm_valid"]
         parse_failures += r["parse_failures"]
+        by_check = r.get("llm_passed_by_check", {})
+        llm_actionable += by_check.get("actionability", 0)
+        llm_plausible += by_check.get("plausibility", 0)
         rounds += r["rounds"]
         llm_calls += r["llm_calls"]
         if found:
@@ -96,6 +108,8 @@ def summarize(records: Iterable[dict[str, Any]], wall_seconds: float | None = No
         first_proposal_validity=_ratio(first_valid, n),
         llm_proposal_validity=_ratio(llm_valid, llm_props),
         parse_failure_rate=_ratio(parse_failures, llm_props),
+        llm_proposal_actionable=_ratio(llm_actionable, llm_props),
+        llm_proposal_plausible=_ratio(llm_plausible, llm_props),
         refined_share=_ratio(refined, cfs),
         search_share=_ratio(searched, cfs),
         mean_rounds=_ratio(rounds, n),
