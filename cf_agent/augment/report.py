@@ -176,6 +176,9 @@ def sweep_figure(summary: pd.DataFrame) -> bytes:
                 if len(level):
                     ax.axhline(float(level.iloc[0]), color="grey", linestyle=style, label=arm)
             ax.set_xscale("symlog", linthresh=10)
+            ticks = sorted({round(v) for v in part[part["arm"].isin(arms)]["rows_added"]})
+            ax.set_xticks(ticks, [str(t) for t in ticks], fontsize=8)
+            ax.minorticks_off()
             keep = float(part["keep"].iloc[0]) if len(part) else math.nan
             ax.set_title(f"{kind}, {keep:.0%} kept", fontsize=9)
             if i == len(kinds) - 1:
