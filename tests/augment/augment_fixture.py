@@ -35,6 +35,7 @@ class DemoStudy:
             "keep": (0.5, 0.25),
             "seeds": 2,
             "methods": ("search",),
+            "resamplers": ("smote", "oversample"),
             "rows": (3, 6),
         }
         return AugmentOptions.model_validate({**fields, **extra})
