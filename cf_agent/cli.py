@@ -270,21 +270,32 @@ def augment(
     classifier: Annotated[
         Path | None, typer.Option(help="Bundle whose saved split to reuse (else a fresh one).")
     ] = None,
-    classifier_kind: Annotated[str, typer.Option(help="gbm, logreg, rf or mlp (every arm).")] = (
-        "gbm"
-    ),
+    classifier_kinds: Annotated[
+        str, typer.Option(help="Classifier kinds scored, comma-separated: gbm, logreg, rf, mlp.")
+    ] = "gbm,logreg,rf,mlp",
+    teacher_kind: Annotated[
+        str, typer.Option(help="Kind of the scarce model the CFs are made against and verified by.")
+    ] = "gbm",
     keep: Annotated[str, typer.Option(help="Minority shares kept, comma-separated.")] = (
         "0.5,0.25,0.1"
     ),
     seeds: Annotated[int, typer.Option(help="Seeds per scenario.", min=1)] = 5,
     methods: Annotated[
-        str, typer.Option(help="CF methods: LLM model strings and baselines, comma-separated.")
-    ] = "embedded,dice-random",
-    max_cfs: Annotated[int, typer.Option(help="CFs sought per scenario and seed.", min=1)] = 40,
+        str, typer.Option(help="CF methods: baselines and LLM model strings, comma-separated.")
+    ] = "search",
+    resamplers: Annotated[
+        str, typer.Option(help="smote, adasyn, borderline-smote, oversample; comma-separated.")
+    ] = "smote",
+    rows: Annotated[
+        str, typer.Option(help="Rows each arm adds: counts and/or 'balance', comma-separated.")
+    ] = "25,100",
+    sources: Annotated[
+        str, typer.Option(help="CF source rows: boundary, spread or diverse.")
+    ] = "boundary",
+    margin: Annotated[
+        float, typer.Option(help="Use a CF only if p(minority) - p(other) >= this (teacher).")
+    ] = 0.0,
     max_rounds: Annotated[int, typer.Option(help="LLM rounds before refinement.", min=1)] = 1,
-    oversample: Annotated[
-        str, typer.Option(help="SMOTE/oversampling rows: match (the CF count) or balance.")
-    ] = "match",
     require_plausible: Annotated[bool, typer.Option(help="Use only plausible CFs.")] = True,
     time_limit: Annotated[float, typer.Option(help="Seconds a baseline may search per row.")] = (
         10.0
@@ -309,13 +320,16 @@ def augment(
                 "spec": spec,
                 "out": out,
                 "classifier": classifier,
-                "classifier_kind": classifier_kind,
+                "classifier_kinds": classifier_kinds,
+                "teacher_kind": teacher_kind,
                 "keep": keep,
                 "seeds": seeds,
                 "methods": methods,
-                "max_cfs": max_cfs,
+                "resamplers": resamplers,
+                "rows": rows,
+                "sources": sources,
+                "margin": margin,
                 "max_rounds": max_rounds,
-                "oversample": oversample,
                 "require_plausible": require_plausible,
                 "time_limit_s": time_limit,
                 "test_size": test_size,
@@ -336,14 +350,16 @@ def augment(
             bar.update(task, description=label, completed=done, total=total)
 
         outcome = run_study(options, progress=advance)
-    table = Table("arm", "mean F1", "mean F1 recovery", "mean relative F1 gain")
+    table = Table("classifier", "rows", "arm", "mean F1", "mean F1 recovery", "beats SMOTE")
     for row in outcome.average:
-        recovery, gain = row["f1_recovery"], row["relative_f1_gain"]
+        recovery = row["f1_recovery"]
         table.add_row(
+            row["kind"],
+            str(row["rows"]),
             row["arm"],
             f"{row['f1_minority']:.3f}",
             "n/a" if math.isnan(recovery) else f"{recovery:.0%}",
-            "n/a" if math.isnan(gain) else f"{gain:.0%}",
+            f"{row['beats_smote']}/{row['compared']}" if row["compared"] else "",
         )
     table.title = f"averaged over {len(options.keep)} scenarios, {options.seeds} seeds"
     console.print(table)

@@ -1,8 +1,10 @@
 """`cf-agent augment`: does adding verified CFs recover the F1 lost when minority labels are scarce?
 
-scenarios.py draws the scarce training sets, generate.py the CF rows toward the minority class,
-arms.py builds and scores each arm's training set, summary.py computes recovery and gain,
-report.py writes the table, figure and rows, study.py runs (and resumes) it all.
+scenarios.py draws the scarce training sets, sources.py orders the majority rows CFs start
+from, teacher.py makes the scarce model fast to query, generate.py the CF rows toward the
+minority class, arms.py builds and scores each arm's training set, summary.py computes
+recovery, 95% CIs and the paired test against SMOTE, report.py writes the tables, the count
+sweep figure and rows, study.py runs (and resumes) it all.
 Definitions: docs/augmentation.md.
 """
 

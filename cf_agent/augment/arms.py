@@ -2,13 +2,16 @@
 
 Every arm trains the same pipeline (`build_pipeline`: kind and seed fixed per seed) and is
 scored on the same untouched test split. Arms: `scarce` (the scarce rows alone), `full` (the
-whole training split: the ceiling), `smote` and `oversample` (imbalanced-learn), and
-`cf:<method>` (scarce rows plus verified counterfactuals labelled with the minority class).
+whole training split: the ceiling), the imbalanced-learn resamplers (`smote`, `adasyn`,
+`borderline-smote`, `oversample`), and `cf:<method>` (scarce rows plus verified
+counterfactuals labelled with the minority class).
 
 SMOTE handles the categorical columns as SMOTE-NC does (the majority category among the
 neighbours, never an interpolated category); bool flags count as categorical so they stay 0/1.
-Neighbours are searched on standardised numbers (raw units would let steps/day decide every
-neighbour), and the interpolated rows are mapped back to raw units; int features are rounded.
+ADASYN and borderline-SMOTE have no categorical variant: they interpolate one-hot columns, and
+each new row takes the category whose column came out largest (the nearer parent's). Neighbours
+are searched on standardised numbers (raw units would let steps/day decide every neighbour),
+and the interpolated rows are mapped back to raw units; int features are rounded.
 """
 
 from __future__ import annotations
@@ -27,12 +30,11 @@ from cf_agent.models.classifier import ModelKind, build_pipeline
 
 ARM_SCARCE = "scarce"
 ARM_FULL = "full"
-RESAMPLING_ARMS = ("smote", "oversample")
 CF_ARM_PREFIX = "cf:"
 MAX_SMOTE_NEIGHBOURS = 5
 
-Resampler = Literal["smote", "oversample"]
-OversampleMode = Literal["match", "balance"]
+Resampler = Literal["smote", "adasyn", "borderline-smote", "oversample"]
+RESAMPLERS: tuple[Resampler, ...] = ("smote", "adasyn", "borderline-smote", "oversample")
 
 
 def cf_arm(method: str) -> str:
@@ -75,14 +77,10 @@ def score_classifier(
     }
 
 
-def synthetic_count(
-    mode: OversampleMode, train: pd.DataFrame, label: str, minority: int, cf_target: int
-) -> int:
-    """Rows SMOTE / oversampling add: as many as the CF arms aim for, or up to balance."""
-    if mode == "match":
-        return cf_target
+def class_gap(train: pd.DataFrame, label: str, minority: int) -> int:
+    """Minority rows to add until the minority class is as large as the largest class."""
     counts = train[label].value_counts()
-    return max(0, int(counts.max()) - int(counts[minority]))
+    return max(0, int(counts.max()) - int(counts.get(minority, 0)))
 
 
 def _categorical(spec: FeatureSpec) -> list[str]:
@@ -92,17 +90,52 @@ def _categorical(spec: FeatureSpec) -> list[str]:
 def _sampler(
     resampler: Resampler, spec: FeatureSpec, target: dict[int, int], neighbours: int, seed: int
 ) -> Any:
-    from imblearn.over_sampling import SMOTE, SMOTEN, SMOTENC, RandomOverSampler
+    from imblearn.over_sampling import (
+        ADASYN,
+        SMOTE,
+        SMOTEN,
+        SMOTENC,
+        BorderlineSMOTE,
+        RandomOverSampler,
+    )
 
     if resampler == "oversample":
         return RandomOverSampler(sampling_strategy=target, random_state=seed)
+    options = {"sampling_strategy": target, "random_state": seed}
+    if resampler == "adasyn":
+        return ADASYN(n_neighbors=neighbours, **options)
+    if resampler == "borderline-smote":
+        return BorderlineSMOTE(k_neighbors=neighbours, **options)
     categorical = _categorical(spec)
-    options = {"sampling_strategy": target, "random_state": seed, "k_neighbors": neighbours}
     if not categorical:
-        return SMOTE(**options)
+        return SMOTE(k_neighbors=neighbours, **options)
     if len(categorical) == len(spec.features):
-        return SMOTEN(**options)
-    return SMOTENC(categorical_features=categorical, **options)
+        return SMOTEN(k_neighbors=neighbours, **options)
+    return SMOTENC(categorical_features=categorical, k_neighbors=neighbours, **options)
+
+
+def _one_hot(spec: FeatureSpec, features: pd.DataFrame) -> pd.DataFrame:
+    """Categorical columns as 0/1 columns 'name=category' (ADASYN, borderline-SMOTE)."""
+    encoded = features.copy()
+    for feature in spec.features:
+        if feature.kind == "categorical":
+            values = encoded.pop(feature.name).astype(str)
+            for category in feature.categories or ():
+                encoded[f"{feature.name}={category}"] = (values == category).astype(float)
+    return encoded
+
+
+def _from_one_hot(spec: FeatureSpec, encoded: pd.DataFrame) -> pd.DataFrame:
+    """Each categorical takes the category whose interpolated column is largest."""
+    decoded = encoded.copy()
+    for feature in spec.features:
+        if feature.kind == "categorical":
+            categories = list(feature.categories or ())
+            columns = [f"{feature.name}={c}" for c in categories]
+            picks = np.argmax(decoded[columns].to_numpy(dtype=float), axis=1)
+            decoded = decoded.drop(columns=columns)
+            decoded[feature.name] = [categories[i] for i in picks]
+    return decoded[spec.feature_names]
 
 
 def resample(
@@ -113,25 +146,44 @@ def resample(
     n_new: int,
     seed: int,
 ) -> pd.DataFrame:
-    """`train` (features and label) plus `n_new` synthetic rows of the minority class."""
+    """`train` (features and label) plus `n_new` synthetic rows of the minority class.
+
+    ADASYN decides itself how many rows each minority row seeds and may miss `n_new` by a few
+    (or add none for small n); the table's rows-added column says how many it really added.
+    """
     base = train[training_columns(spec)].reset_index(drop=True)
     if n_new <= 0:
         return base
     features = base[spec.feature_names].copy()
     n_minority = int((base[spec.label] == minority).sum())
-    if resampler == "smote" and n_minority < 2:
-        raise ValueError(f"SMOTE needs at least two rows of class {minority}, got {n_minority}")
-    numeric = [n for n in spec.feature_names if n not in _categorical(spec)]
-    scaler = StandardScaler().fit(features[numeric]) if numeric and resampler == "smote" else None
+    if resampler != "oversample" and n_minority < 2:
+        raise ValueError(
+            f"{resampler} needs at least two rows of class {minority}, got {n_minority}"
+        )
+    interpolating = resampler in ("adasyn", "borderline-smote")
+    if interpolating:
+        features = _one_hot(spec, features)
+    numeric = [f.name for f in spec.features if f.name not in _categorical(spec)]
+    scaler = (
+        StandardScaler().fit(features[numeric]) if numeric and resampler != "oversample" else None
+    )
     if scaler is not None:
         features[numeric] = scaler.transform(features[numeric])
     neighbours = min(MAX_SMOTE_NEIGHBOURS, n_minority - 1)
     sampler = _sampler(resampler, spec, {minority: n_minority + n_new}, neighbours, seed)
-    with threadpool_limits(limits=1):
-        resampled, _ = sampler.fit_resample(features, base[spec.label].to_numpy())
-    new = pd.DataFrame(resampled).iloc[len(base) :].reset_index(drop=True)
+    try:
+        with threadpool_limits(limits=1):
+            resampled, _ = sampler.fit_resample(features, base[spec.label].to_numpy())
+    except (ValueError, RuntimeError):
+        if resampler != "adasyn":
+            raise
+        return base  # ADASYN found no minority row with majority neighbours to seed from
+    new = pd.DataFrame(resampled, columns=features.columns).iloc[len(base) :]
+    new = new.reset_index(drop=True)
     if scaler is not None:
         new[numeric] = scaler.inverse_transform(new[numeric].to_numpy(dtype=float))
+    if interpolating:
+        new = _from_one_hot(spec, new)
     for feature in spec.features:
         column = new[feature.name]
         if feature.kind in ("int", "bool"):

@@ -1,9 +1,10 @@
 """Counterfactual rows toward the minority class, from majority rows of the scarce training data.
 
 The CFs are judged by cf-agent's own verifiers against the scarce model: a row is used for
-training only if that model classifies it as the minority class and it keeps the immutable
-features (and, by default, passes the plausibility check). Such a row is labelled with the
-minority class.
+training only if that model gives the minority class a lead of at least the study's margin and
+the row keeps the immutable features (and, by default, passes the plausibility check). Such a
+row is labelled with the minority class. A CF that barely flips the model sits on its boundary,
+where the true label is a coin toss; the margin keeps such label noise out.
 
 Augmentation moves people toward the *abnormal* class, against the spec's intervention
 directions (bmi may only decrease, say), so generation uses a derived spec: desired class =
@@ -19,7 +20,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field, SecretStr
 from threadpoolctl import threadpool_limits
@@ -76,31 +76,16 @@ def augmentation_spec(spec: FeatureSpec, minority: int) -> FeatureSpec:
     return FeatureSpec.model_validate(data)
 
 
-def scarce_verifiers(spec: FeatureSpec, bundle: ClassifierBundle, train: pd.DataFrame) -> Verifiers:
-    """build_verifiers' checks for the scarce world: plausibility learnt from its rows."""
+def scarce_verifiers(
+    spec: FeatureSpec, bundle: ClassifierBundle, train: pd.DataFrame, margin: float = 0.0
+) -> Verifiers:
+    """build_verifiers' checks for the scarce world: plausibility learnt from its rows, the
+    minority class ahead by `margin`."""
     return Verifiers(
-        classifier_check=ClassifierCheck(bundle, spec),
+        classifier_check=ClassifierCheck(bundle, spec, margin=margin),
         actionability=ActionabilityCheck(spec),
         plausibility=PlausibilityCheck(spec).fit(train[spec.feature_names]),
     )
-
-
-def pick_sources(
-    spec: FeatureSpec, train: pd.DataFrame, bundle: ClassifierBundle, n: int
-) -> pd.DataFrame:
-    """The n training rows of other classes that the model puts outside the minority class
-    (spec.desired_class) but closest to it: highest p(minority) first, ties in file order.
-
-    Near-boundary rows are where a verified CF is within reach of realistic changes, and
-    minority rows near the boundary are the ones that move a classifier's decision.
-    """
-    others = train[train[spec.label] != spec.desired_class]
-    with threadpool_limits(limits=1):
-        proba = bundle.predict_proba(others[spec.feature_names])
-    desired = list(bundle.classes_).index(spec.desired_class)
-    outside = np.flatnonzero(np.argmax(proba, axis=1) != desired)
-    order = outside[np.argsort(-proba[outside, desired], kind="stable")][:n]
-    return others.iloc[order]
 
 
 def _flags(verdicts: Sequence[Verdict] | dict[str, Any]) -> dict[str, Any]:
@@ -142,18 +127,20 @@ def baseline_rows(
     *,
     time_limit_s: float,
     require_plausible: bool,
+    margin: float = 0.0,
     progress: CountFn | None = None,
     proposer: Proposer | None = None,
 ) -> list[GeneratedRow]:
-    """One CF per source row from a classic baseline (DiCE, CFNOW, NICE) or the given
-    proposer, each verified."""
+    """One CF per source row from a classic baseline (search, DiCE, CFNOW, NICE) or the given
+    proposer, each verified; `search` aims past the boundary by `margin` itself."""
     if sources.empty:
         return []
     if proposer is None:
+        extra = {"margin": margin} if tag.method == "search" else {}
         proposer = load_baseline(
-            tag.method, spec, bundle, train, time_limit_s=time_limit_s, seed=tag.seed
+            tag.method, spec, bundle, train, time_limit_s=time_limit_s, seed=tag.seed, **extra
         )
-    verifiers = scarce_verifiers(spec, bundle, train)
+    verifiers = scarce_verifiers(spec, bundle, train, margin)
     with threadpool_limits(limits=1):
         current = bundle.predict(sources[spec.feature_names])
     rows = []
@@ -166,7 +153,8 @@ def baseline_rows(
             current_class=int(cls),
             desired_class=spec.desired_class,
         )
-        proposal = proposer.propose([request])[0]
+        with threadpool_limits(limits=1):
+            proposal = proposer.propose([request])[0]
         if proposal.values is not None:
             with threadpool_limits(limits=1):
                 verdicts = verifiers.check(query, proposal.values)
@@ -230,9 +218,11 @@ def agent_rows(
     *,
     proposer: Proposer | None,
     require_plausible: bool,
+    margin: float = 0.0,
     progress: CountFn | None = None,
 ) -> list[GeneratedRow]:
-    """One CF per source row from the agent (LLM rounds, then refinement); resumable."""
+    """One CF per source row from the agent (LLM rounds, then refinement); resumable. The
+    agent verifies at margin 0; the classifier check is redone here at `margin`."""
     if sources.empty:
         return []
     out = work_dir / f"{_slug(tag.method)}.jsonl"
@@ -260,17 +250,24 @@ def agent_rows(
             proposer=proposer,
             progress=None if progress is None else lambda done, total, _: progress(done, total),
         )
+    check = ClassifierCheck(bundle, spec, margin=margin)
+    queries = sources.set_index(sources[spec.id_column].astype(str))[spec.feature_names]
     rows = []
     for line in out.read_text(encoding="utf-8").splitlines():
         record = json.loads(line)
+        query = queries.loc[str(record["query_id"])].to_dict()
         for cf in record["counterfactuals"]:
+            verdicts = {**cf["verdicts"]}
+            with threadpool_limits(limits=1):
+                passed = check.check(query, cf["values"]).passed
+            verdicts["classifier"] = {**verdicts["classifier"], "passed": passed}
             rows.append(
                 _row(
                     tag,
                     str(record["query_id"]),
                     cf["source"],
                     cf["values"],
-                    cf["verdicts"],
+                    verdicts,
                     require_plausible,
                 )
             )

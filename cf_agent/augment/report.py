@@ -1,5 +1,7 @@
 """Write the study: report.md (tables + figure), results.csv, summary.csv, generated.csv, figure.
 
+The figure is the count sweep: test F1 against rows added, per classifier kind and scenario.
+
 Every file is written atomically; the figure is drawn with matplotlib's object API (no pyplot).
 """
 
@@ -16,11 +18,12 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from pydantic import BaseModel
 
+from cf_agent.augment.arms import ARM_FULL, ARM_SCARCE
 from cf_agent.augment.generate import GeneratedRow
 from cf_agent.eval.report import TextTable
 from cf_agent.fileio import atomic_path, write_text_atomic
 
-FIGURE_NAME = "f1_by_scenario.png"
+FIGURE_NAME = "f1_by_rows_added.png"
 
 
 class StudyFiles(BaseModel):
@@ -33,61 +36,89 @@ class StudyFiles(BaseModel):
     figure: Path
 
 
-def _mean_sd(mean: float, sd: float, percent: bool = False) -> str:
+def _pct(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{value:.0%}"
+
+
+def _with_ci(mean: float, ci: float, percent: bool = False) -> str:
     if math.isnan(mean):
         return "n/a"
     scale, fmt = (100.0, "{:.0f}%") if percent else (1.0, "{:.3f}")
     text = fmt.format(mean * scale)
-    if not math.isnan(sd):
-        text += " ± " + fmt.format(sd * scale)
+    if not math.isnan(ci):
+        text += " ± " + fmt.format(ci * scale)
     return text
 
 
-def summary_table(summary: pd.DataFrame) -> TextTable:
-    headers = [
-        "kept",
-        "arm",
-        "seeds",
-        "rows added",
-        "F1 (minority)",
-        "ROC-AUC",
-        "balanced acc.",
-        "F1 recovery",
-        "relative F1 gain",
-    ]
+def _p(value: float) -> str:
+    if math.isnan(value):
+        return ""
+    return " (p<.001)" if value < 0.001 else f" (p={value:.3f})"
+
+
+def classifier_table(summary: pd.DataFrame, average: pd.DataFrame) -> TextTable:
+    """Per kind, rows added and arm: F1 recovery per scenario (mean ± 95% CI over seeds; for
+    non-SMOTE arms the paired p against SMOTE), its mean over scenarios, and in how many
+    scenarios the arm's mean F1 beats SMOTE's."""
+    added = summary[~summary["arm"].isin([ARM_SCARCE, ARM_FULL])]
+    scenarios = list(dict.fromkeys(added["scenario"]))
+    keeps = dict(zip(added["scenario"], added["keep"], strict=True))
+    overall = average.set_index(["kind", "rows", "arm"])
     rows = []
-    for r in summary.to_dict(orient="records"):
+    for (kind, count, arm), part in added.groupby(["kind", "rows", "arm"], sort=False):
+        by_scenario = part.set_index("scenario")
+        cells = []
+        for scenario in scenarios:
+            if scenario not in by_scenario.index:
+                cells.append("")
+                continue
+            r = by_scenario.loc[scenario]
+            cells.append(
+                _with_ci(r["f1_recovery_mean"], r["f1_recovery_ci"], percent=True)
+                + _p(r["p_vs_smote"])
+            )
+        mean = overall.loc[(kind, count, arm)]
+        compared = int(mean["compared"])
+        beats = f"{int(mean['beats_smote'])}/{compared}" if compared else ""
         rows.append(
             [
-                f"{r['keep']:.0%}",
-                str(r["arm"]),
-                str(r["seeds"]),
-                f"{r['rows_added']:.1f}",
-                _mean_sd(r["f1_minority_mean"], r["f1_minority_sd"]),
-                _mean_sd(r["roc_auc_mean"], r["roc_auc_sd"]),
-                _mean_sd(r["balanced_accuracy_mean"], r["balanced_accuracy_sd"]),
-                _mean_sd(r["f1_recovery_mean"], r["f1_recovery_sd"], percent=True),
-                _mean_sd(r["relative_f1_gain_mean"], r["relative_f1_gain_sd"], percent=True),
+                str(kind),
+                str(count),
+                str(arm),
+                f"{part['rows_added'].mean():.0f}",
+                *cells,
+                _pct(mean["f1_recovery"]),
+                beats,
             ]
         )
+    headers = [
+        "classifier",
+        "rows",
+        "arm",
+        "rows added",
+        *(f"recovery, {keeps[s]:.0%} kept" for s in scenarios),
+        "mean recovery",
+        "beats SMOTE",
+    ]
     return TextTable(headers, rows)
 
 
-def average_table(average: pd.DataFrame) -> TextTable:
-    def pct(value: float) -> str:
-        return "n/a" if math.isnan(value) else f"{value:.0%}"
-
-    rows = [
-        [
-            str(r["arm"]),
-            str(r["scenarios"]),
-            f"{r['f1_minority']:.3f}",
-            pct(r["f1_recovery"]),
-            pct(r["relative_f1_gain"]),
-        ]
-        for r in average.to_dict(orient="records")
-    ]
-    headers = ["arm", "scenarios", "mean F1", "mean F1 recovery", "mean relative F1 gain"]
+def reference_table(summary: pd.DataFrame) -> TextTable:
+    """Per kind and scenario: test F1 of the scarce arm and the full-data ceiling."""
+    rows = []
+    for (kind, _), part in summary.groupby(["kind", "scenario"], sort=False):
+        arms = part.set_index("arm")
+        scarce, full = arms.loc[ARM_SCARCE], arms.loc[ARM_FULL]
+        rows.append(
+            [
+                str(kind),
+                f"{scarce['keep']:.0%}",
+                _with_ci(scarce["f1_minority_mean"], scarce["f1_minority_ci"]),
+                _with_ci(full["f1_minority_mean"], full["f1_minority_ci"]),
+                _with_ci(scarce["roc_auc_mean"], scarce["roc_auc_ci"]),
+            ]
+        )
+    headers = ["classifier", "kept", "F1 scarce", "F1 full", "ROC-AUC scarce"]
     return TextTable(headers, rows)
 
 
@@ -112,35 +143,52 @@ def generation_table(generated: Sequence[GeneratedRow], targets: dict[str, int])
     return TextTable([*headers, "used from refinement"], rows)
 
 
-def f1_figure(summary: pd.DataFrame, scenarios: Sequence[str], arms: Sequence[str]) -> bytes:
-    """Grouped bars: test F1 of the minority class per scenario and arm, whiskers = sd."""
-    present = [a for a in arms if (summary["arm"] == a).any()]
+def sweep_figure(summary: pd.DataFrame) -> bytes:
+    """Test F1 against rows added, one panel per classifier kind (rows) and scenario (columns),
+    one line per arm with 95% CI whiskers; dashed: scarce, dotted: full data."""
+    kinds = list(dict.fromkeys(summary["kind"]))
+    scenarios = list(dict.fromkeys(summary["scenario"]))
+    added = summary[~summary["arm"].isin([ARM_SCARCE, ARM_FULL])]
+    arms = list(dict.fromkeys(added["arm"]))
     figure = Figure(
-        figsize=(2.2 + 1.1 * len(scenarios) * max(1, len(present)) / 3, 3.6), layout="constrained"
+        figsize=(1.2 + 3.0 * len(scenarios), 0.6 + 2.4 * len(kinds)), layout="constrained"
     )
-    ax = figure.subplots()
-    width = 0.8 / max(1, len(present))
+    axes = np.atleast_2d(figure.subplots(len(kinds), len(scenarios), squeeze=False))
     cmap = colormaps["tab10"]
-    for j, arm in enumerate(present):
-        part = summary[summary["arm"] == arm].set_index("scenario").reindex(scenarios)
-        means = part["f1_minority_mean"].to_numpy(dtype=float)
-        errors = np.nan_to_num(part["f1_minority_sd"].to_numpy(dtype=float))
-        positions = np.arange(len(scenarios)) - 0.4 + width * (j + 0.5)
-        ax.bar(
-            positions,
-            np.nan_to_num(means),
-            width,
-            yerr=errors,
-            capsize=2,
-            color=cmap(j % 10),
-            label=arm,
-        )
-    labels = [f"{summary[summary['scenario'] == s]['keep'].iloc[0]:.0%} kept" for s in scenarios]
-    ax.set_xticks(range(len(scenarios)), labels)
-    ax.set_ylabel("test F1 (minority class)")
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    for i, kind in enumerate(kinds):
+        for j, scenario in enumerate(scenarios):
+            ax = axes[i, j]
+            part = summary[(summary["kind"] == kind) & (summary["scenario"] == scenario)]
+            for k, arm in enumerate(arms):
+                line = part[part["arm"] == arm].sort_values("rows_added")
+                ax.errorbar(
+                    line["rows_added"],
+                    line["f1_minority_mean"],
+                    yerr=np.nan_to_num(line["f1_minority_ci"].to_numpy(dtype=float)),
+                    marker="o",
+                    markersize=3,
+                    capsize=2,
+                    color=cmap(k % 10),
+                    label=arm,
+                )
+            for arm, style in ((ARM_SCARCE, "--"), (ARM_FULL, ":")):
+                level = part[part["arm"] == arm]["f1_minority_mean"]
+                if len(level):
+                    ax.axhline(float(level.iloc[0]), color="grey", linestyle=style, label=arm)
+            ax.set_xscale("symlog", linthresh=10)
+            ticks = sorted({round(v) for v in part[part["arm"].isin(arms)]["rows_added"]})
+            ax.set_xticks(ticks, [str(t) for t in ticks], fontsize=8)
+            ax.minorticks_off()
+            keep = float(part["keep"].iloc[0]) if len(part) else math.nan
+            ax.set_title(f"{kind}, {keep:.0%} kept", fontsize=9)
+            if i == len(kinds) - 1:
+                ax.set_xlabel("rows added")
+            if j == 0:
+                ax.set_ylabel("test F1 (minority)")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside right upper", fontsize=8)
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
     return buffer.getvalue()
 
 
@@ -171,8 +219,6 @@ def write_study(
     generated: Sequence[GeneratedRow],
     targets: dict[str, int],
     feature_names: Sequence[str],
-    scenarios: Sequence[str],
-    arms: Sequence[str],
 ) -> StudyFiles:
     files = StudyFiles(
         markdown=out / "report.md",
@@ -185,18 +231,26 @@ def write_study(
     _write_csv(files.summary_csv, summary)
     _write_csv(files.generated_csv, generated_frame(generated, feature_names))
     with atomic_path(files.figure) as tmp:
-        tmp.write_bytes(f1_figure(summary, scenarios, arms))
+        tmp.write_bytes(sweep_figure(summary))
     parts = ["# cf-agent augmentation study", "", *header, ""]
-    parts += ["## Test scores per scenario and arm (mean ± sd over seeds)", ""]
-    parts += [summary_table(summary).markdown(), ""]
-    parts += ["## Averaged over scenarios", "", average_table(average).markdown(), ""]
+    parts += [
+        "## F1 recovery per classifier kind (mean ± 95% CI over seeds; p: paired t test of "
+        "F1 against SMOTE with as many rows)",
+        "",
+        classifier_table(summary, average).markdown(),
+        "",
+        "## Test F1 without augmentation and with all labels (mean ± 95% CI)",
+        "",
+        reference_table(summary).markdown(),
+        "",
+    ]
     if targets:
         parts += ["## Generated counterfactuals (all scenarios and seeds)", ""]
         parts += [generation_table(generated, targets).markdown(), ""]
-    parts += [f"![Test F1 by scenario and arm](figures/{FIGURE_NAME})", ""]
+    parts += [f"![Test F1 against rows added](figures/{FIGURE_NAME})", ""]
     parts.append(
-        "Per seed: results.csv; generated rows with provenance: generated.csv; "
-        "definitions: docs/augmentation.md."
+        "Per seed: results.csv; means, CIs and p values: summary.csv; generated rows with "
+        "provenance: generated.csv; definitions: docs/augmentation.md."
     )
     write_text_atomic(files.markdown, "\n".join(parts) + "\n")
     return files

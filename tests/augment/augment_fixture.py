@@ -25,16 +25,18 @@ class DemoStudy:
     test: pd.DataFrame
 
     def options(self, out: Path, **extra: Any) -> AugmentOptions:
-        """Fast defaults: logistic regression, two scenarios, two seeds, few CFs."""
+        """Fast defaults: logistic regression only, two scenarios, two seeds, few rows."""
         fields: dict[str, Any] = {
             "data": self.data,
             "spec": self.spec_path,
             "out": out,
-            "classifier_kind": "logreg",
+            "classifier_kinds": ("logreg",),
+            "teacher_kind": "logreg",
             "keep": (0.5, 0.25),
             "seeds": 2,
-            "methods": ("dice-random",),
-            "max_cfs": 3,
+            "methods": ("search",),
+            "resamplers": ("smote", "oversample"),
+            "rows": (3, 6),
         }
         return AugmentOptions.model_validate({**fields, **extra})
 

@@ -8,10 +8,11 @@ import pytest
 from augment.augment_fixture import DemoStudy, demo_study
 
 from cf_agent.augment.arms import (
+    RESAMPLERS,
+    class_gap,
     fit_classifier,
     resample,
     score_classifier,
-    synthetic_count,
     with_counterfactuals,
 )
 from cf_agent.augment.scenarios import Scenario, minority_class, scarce_training
@@ -84,10 +85,29 @@ def test_resampling_is_seeded(demo: DemoStudy, scenario: Scenario) -> None:
     assert not first.equals(other)
 
 
-def test_synthetic_count_matches_the_cfs_or_balances(scenario: Scenario) -> None:
+def test_class_gap_is_what_balances_the_classes(scenario: Scenario) -> None:
     counts = scenario.train[LABEL].value_counts()
-    assert synthetic_count("match", scenario.train, LABEL, 1, 40) == 40
-    assert synthetic_count("balance", scenario.train, LABEL, 1, 40) == counts[0] - counts[1]
+    assert class_gap(scenario.train, LABEL, 1) == counts[0] - counts[1]
+    assert class_gap(scenario.train, LABEL, 0) == 0
+
+
+@pytest.mark.parametrize("resampler", RESAMPLERS)
+def test_every_resampler_adds_minority_rows_in_the_domain_and_never_a_test_row(
+    demo: DemoStudy, scenario: Scenario, resampler: str
+) -> None:
+    augmented = resample(resampler, demo.spec, scenario.train, 1, 40, seed=0)  # type: ignore[arg-type]
+    new = _new_rows(demo, scenario, augmented)
+    assert 30 <= len(new) <= 40 if resampler == "adasyn" else len(new) == 40
+    assert (new[LABEL] == 1).all()
+    for feature in demo.spec.features:
+        if feature.kind == "categorical":
+            assert set(new[feature.name]) <= set(feature.categories or ())
+        else:
+            values = new[feature.name].to_numpy(dtype=float)
+            assert np.all(values >= feature.low) and np.all(values <= feature.high)
+    names = demo.spec.feature_names
+    test_rows = set(map(tuple, demo.test[names].astype(object).to_numpy().tolist()))
+    assert not test_rows & set(map(tuple, new[names].astype(object).to_numpy().tolist()))
 
 
 def test_counterfactual_rows_are_labelled_minority(demo: DemoStudy, scenario: Scenario) -> None:

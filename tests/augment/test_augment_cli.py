@@ -23,15 +23,19 @@ def test_augment_command_writes_the_study_and_refuses_bad_options(tmp_path: Path
     files = write_demo(tmp_path / "data", n=400, seed=2)
     common = ("--data", files.csv, "--spec", files.spec, "--out", tmp_path / "study")
     done = cli(*common, "--methods", "", "--keep", "0.5", "--seeds", "1",
-               "--classifier-kind", "logreg")  # fmt: skip
+               "--classifier-kinds", "logreg", "--rows", "5,balance",
+               "--resamplers", "smote,borderline-smote")  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert "smote" in done.stdout and "oversample" in done.stdout
+    assert "borderline-smote" in done.stdout and "balance" in done.stdout
     assert (tmp_path / "study" / "report.md").is_file()
-    assert (tmp_path / "study" / "figures" / "f1_by_scenario.png").is_file()
+    assert (tmp_path / "study" / "figures" / "f1_by_rows_added.png").is_file()
 
     bad_keep = cli(*common, "--keep", "0.5,1.5", "--methods", "")
     assert bad_keep.returncode == 1
     assert "keep fractions must lie between 0 and 1" in bad_keep.stderr
+
+    bad_rows = cli(*common, "--rows", "0", "--methods", "")
+    assert bad_rows.returncode == 1 and "--rows" in bad_rows.stderr
 
     unknown = cli(*common, "--methods", "magic", "--overwrite")
     assert unknown.returncode == 10

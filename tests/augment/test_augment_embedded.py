@@ -26,14 +26,14 @@ def test_embedded_arm_adds_verified_rows(tmp_path: Path) -> None:
     cf_spec = augmentation_spec(demo.spec, 1)
     proposer = LLMProposer(backend, cf_spec, load_prompt("zero_shot"), load_prompt("revise"))
     options = demo.options(
-        tmp_path / "study", keep=(0.5,), seeds=1, methods=("embedded",), max_cfs=2, max_rounds=1
+        tmp_path / "study", keep=(0.5,), seeds=1, methods=("embedded",), rows=(2,), max_rounds=1
     )
     outcome = run_study(options, proposers={"embedded": proposer})
-    records = (tmp_path / "study" / "runs" / "keep50-seed0" / "embedded.jsonl").read_text()
+    records = (tmp_path / "study" / "runs" / "keep50-seed0-from0" / "embedded.jsonl").read_text()
     assert len(records.splitlines()) == 2
     generated = pd.read_csv(outcome.files.generated_csv)
     assert set(generated["method"]) <= {"embedded"}
     assert set(generated["source"]) <= {backend.model_string, "refine"}
     assert generated["used"].all()  # the agent accepts only CFs that pass all three checks
     cf_unit = pd.read_csv(outcome.files.results_csv).query("arm == 'cf:embedded'")
-    assert cf_unit["rows_added"].tolist() == [len(generated)]
+    assert cf_unit["rows_added"].tolist() == [len(generated)]  # every CF verified

@@ -1,6 +1,6 @@
 """run_study end to end on a small demo cohort: every arm, outputs, resume after a kill, refusal.
 
-Real sklearn models and the real DiCE baseline; the agent arm's routing runs with a scripted
+Real sklearn models and the real search baseline; the agent arm's routing runs with a scripted
 chat model (the real embedded model: test_augment_embedded.py).
 """
 
@@ -17,12 +17,12 @@ from scripted import ScriptedBackend
 
 from cf_agent.augment import AugmentOutcome, run_study
 from cf_agent.augment.generate import augmentation_spec
-from cf_agent.augment.scenarios import kept_count
+from cf_agent.augment.scenarios import kept_count, scarce_training
 from cf_agent.errors import OutputError
 from cf_agent.models.llm.proposer import LLMProposer
 from cf_agent.prompts.render import load_prompt
 
-ARMS = ["scarce", "cf:dice-random", "smote", "oversample", "full"]
+ARMS = ["scarce", "cf:search", "smote", "oversample"]
 
 
 @pytest.fixture(scope="module")
@@ -35,61 +35,69 @@ def finished(demo: DemoStudy, tmp_path_factory: pytest.TempPathFactory) -> Augme
     return run_study(demo.options(tmp_path_factory.mktemp("study")))
 
 
-def test_every_scenario_has_every_arm_scored_on_the_same_test_rows(
+def test_every_scenario_and_count_has_every_arm_scored_on_the_same_test_rows(
     demo: DemoStudy, finished: AugmentOutcome
 ) -> None:
     summary = pd.DataFrame(finished.summary)
-    assert list(summary["scenario"]) == ["keep50"] * 5 + ["keep25"] * 5
-    assert list(summary["arm"]) == ARMS * 2
+    for scenario in ("keep50", "keep25"):
+        part = summary[summary["scenario"] == scenario]
+        assert list(part["arm"]) == ["scarce", *ARMS[1:] * 2, "full"]
+        assert list(part["rows"]) == ["0", "3", "3", "3", "6", "6", "6", "0"]
     assert (summary["seeds"] == 2).all()
     results = pd.read_csv(finished.files.results_csv)
-    assert len(results) == 2 * 2 * 5
+    assert len(results) == 2 * 2 * (1 + 2 * 3 + 1)
     assert (results["n_test"] == len(demo.test)).all()
     scarce = results[results["arm"] == "scarce"]
     assert (scarce["f1_recovery"] == 0).all()
     assert (results[results["arm"] == "full"]["f1_recovery"] == 1).all()
     n_minority = int((demo.train["abnormal_glucose"] == 1).sum())
     for keep in (0.5, 0.25):
-        rows = scarce[scarce["keep"] == keep]
-        assert (
-            rows["n_train"] == len(demo.train) - n_minority + kept_count(keep, n_minority)
-        ).all()
+        n_scarce = len(demo.train) - n_minority + kept_count(keep, n_minority)
+        rows = results[results["keep"] == keep]
+        assert (rows["n_train"] == n_scarce + rows["rows_added"]).all()
     resampled = results[results["arm"].isin(["smote", "oversample"])]
-    assert (resampled["rows_added"] == 3).all()  # match: min(removed, max_cfs)
-    average = {row["arm"]: row for row in finished.average}
-    assert average["full"]["f1_minority"] > average["scarce"]["f1_minority"]
+    assert (resampled["rows_added"] == resampled["rows_sought"]).all()
+    assert set(resampled["rows_sought"]) == {3, 6}
+    cf = results[results["arm"] == "cf:search"]
+    assert (cf["rows_added"] <= cf["rows_sought"]).all() and cf["rows_added"].sum() > 0
 
 
-def test_generated_rows_carry_provenance_and_only_verified_ones_are_used(
-    finished: AugmentOutcome,
+def test_cf_rows_come_only_from_scarce_majority_rows_and_never_copy_a_test_row(
+    demo: DemoStudy, finished: AugmentOutcome
 ) -> None:
     generated = pd.read_csv(finished.files.generated_csv)
     assert len(generated) > 0
-    assert set(generated["method"]) == {"dice-random"}
-    assert set(generated["scenario"]) <= {"keep50", "keep25"}
-    assert set(generated["seed"]) <= {0, 1}
-    assert generated["source_id"].str.startswith("P").all()
+    assert set(generated["method"]) == {"search"}
+    for (scenario, seed), part in generated.groupby(["scenario", "seed"]):
+        keep = float(part["keep"].iloc[0])
+        scarce = scarce_training(demo.train, "abnormal_glucose", 1, keep, int(seed)).train
+        majority_ids = set(scarce[scarce["abnormal_glucose"] == 0]["person_id"])
+        assert set(part["source_id"]) <= majority_ids, scenario
+    names = demo.spec.feature_names
+    test_rows = set(map(tuple, demo.test[names].astype(str).to_numpy().tolist()))
+    cf_rows = set(map(tuple, generated[names].astype(str).to_numpy().tolist()))
+    assert not test_rows & cf_rows
     verified = (
         generated["classifier_passed"]
         & generated["actionability_passed"]
         & generated["plausibility_passed"]
     )
     assert (generated["used"] == verified).all()
-    assert (generated.groupby(["scenario", "seed"]).size() <= 3).all()
     results = pd.read_csv(finished.files.results_csv)
-    cf = results[results["arm"] == "cf:dice-random"].set_index(["scenario", "seed"])
+    cf = results[results["arm"] == "cf:search"].set_index(["scenario", "seed", "rows"])
     used = generated[generated["used"]].groupby(["scenario", "seed"]).size()
-    for (scenario, seed), row in cf.iterrows():
-        assert row["rows_added"] == used.get((scenario, seed), 0)
+    for (scenario, seed, count), row in cf.iterrows():
+        assert row["rows_added"] == min(int(count), used.get((scenario, seed), 0))
 
 
 def test_report_table_and_figure_are_written(finished: AugmentOutcome) -> None:
     report = finished.files.markdown.read_text(encoding="utf-8")
-    assert "| 25% | cf:dice-random | 2 |" in report
-    assert "F1 recovery" in report and "f1_by_scenario.png" in report
+    assert "| logreg | 6 | cf:search |" in report
+    assert "recovery, 25% kept" in report and "beats SMOTE" in report
+    assert "f1_by_rows_added.png" in report
     assert finished.files.figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     summary = pd.read_csv(finished.files.summary_csv)
-    assert {"f1_recovery_mean", "f1_recovery_sd", "relative_f1_gain_mean"} <= set(summary)
+    assert {"f1_recovery_mean", "f1_recovery_ci", "p_vs_smote", "f1_vs_smote"} <= set(summary)
 
 
 class Killed(Exception):
@@ -99,22 +107,19 @@ class Killed(Exception):
 def test_a_killed_study_resumes_to_the_same_results(
     demo: DemoStudy, finished: AugmentOutcome, tmp_path: Path
 ) -> None:
-    ticks: list[str] = []
-
     def kill_midway(label: str, done: int, total: int) -> None:
-        ticks.append(label)
-        if "keep25 seed 0: cf:dice-random CF 2/" in label:
+        if label.startswith("keep25 seed 0 logreg: cf:search +3: CF"):
             raise Killed
 
     options = demo.options(tmp_path)
     with pytest.raises(Killed):
         run_study(options, progress=kill_midway)
     journalled = (tmp_path / "journal" / "units.jsonl").read_text().splitlines()
-    assert 0 < len(journalled) < 18
+    assert 0 < len(journalled) < 30
     resumed = run_study(options)
     assert resumed.resumed == len(journalled)
     keys = [json.loads(line)["query_id"] for line in (tmp_path / "journal/units.jsonl").open()]
-    assert len(keys) == len(set(keys)) == 2 + 2 * 2 * 4  # full per seed; 4 arms per scenario
+    assert len(keys) == len(set(keys)) == 2 + 2 * 2 * 7
     pd.testing.assert_frame_equal(
         pd.read_csv(resumed.files.results_csv), pd.read_csv(finished.files.results_csv)
     )
@@ -127,9 +132,9 @@ def test_other_options_are_refused_and_more_seeds_extend(
     demo: DemoStudy, finished: AugmentOutcome
 ) -> None:
     with pytest.raises(OutputError, match="other options"):
-        run_study(demo.options(finished.out, max_cfs=5))
-    extended = run_study(demo.options(finished.out, keep=(0.25,), seeds=1, methods=()))
-    assert extended.resumed == 4  # full and three arms of keep25, seed 0
+        run_study(demo.options(finished.out, margin=0.3))
+    extended = run_study(demo.options(finished.out, keep=(0.25,), seeds=1, methods=(), rows=(3,)))
+    assert extended.resumed == 1 + 1 + 2  # full, scarce, smote and oversample at 3 rows
     assert [row["arm"] for row in extended.summary] == ["scarce", "smote", "oversample", "full"]
 
 
@@ -153,9 +158,9 @@ def test_the_agent_arm_runs_through_run_agent_on_the_scarce_rows(
         load_prompt("zero_shot"),
         load_prompt("revise"),
     )
-    options = demo.options(tmp_path, keep=(0.5,), seeds=1, methods=("scripted",), max_cfs=2)
+    options = demo.options(tmp_path, keep=(0.5,), seeds=1, methods=("scripted",), rows=(2,))
     outcome = run_study(options, proposers={"scripted": proposer})
-    run_dir = tmp_path / "runs" / "keep50-seed0"
+    run_dir = tmp_path / "runs" / "keep50-seed0-from0"
     records = [json.loads(line) for line in (run_dir / "scripted.jsonl").open()]
     assert len(records) == 2
     data = pd.read_csv(run_dir / "data.csv")
@@ -167,4 +172,4 @@ def test_the_agent_arm_runs_through_run_agent_on_the_scarce_rows(
     assert set(generated["source"]) <= {"scripted", "refine"}
     assert generated["used"].all()
     cf_unit = pd.read_csv(outcome.files.results_csv).query("arm == 'cf:scripted'")
-    assert cf_unit["rows_added"].tolist() == [len(generated)]
+    assert cf_unit["rows_added"].tolist() == [min(2, len(generated))]
