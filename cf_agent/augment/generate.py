@@ -30,6 +30,7 @@ from cf_agent.fileio import atomic_path
 from cf_agent.models.baselines import load_baseline
 from cf_agent.models.classifier import SPLIT_COLUMN, ClassifierBundle, save_bundle, wrap_estimator
 from cf_agent.models.proposer import CFRequest, Proposer
+from cf_agent.models.registry import split_method
 from cf_agent.tools.actionability import ActionabilityCheck
 from cf_agent.tools.classifier_check import ClassifierCheck
 from cf_agent.tools.plausibility import PlausibilityCheck
@@ -56,7 +57,9 @@ class GeneratedRow(BaseModel):
     keep: float
     seed: int
     source_id: str = Field(description="Person id of the majority row it was generated from.")
-    source: str = Field(description="What produced the values: the method, or 'refine'.")
+    source: str = Field(
+        description="What produced the values: the method, or 'refine'/'search' (the search)."
+    )
     classifier_passed: bool = Field(description="The scarce model predicts the minority class.")
     actionability_passed: bool = Field(description="Immutables kept, ranges and steps obeyed.")
     plausibility_passed: bool = Field(description="As typical as real training rows.")
@@ -170,8 +173,8 @@ class AgentSettings(BaseModel):
     """What the agent arm passes on to `run_agent`."""
 
     max_rounds: int = Field(ge=1, le=20)
-    prompt: str
-    revise_prompt: str
+    prompt: str | None
+    revise_prompt: str | None
     batch_size: int = Field(ge=1)
     concurrency: int = Field(ge=1)
     base_url: str | None = None
@@ -221,8 +224,9 @@ def agent_rows(
     margin: float = 0.0,
     progress: CountFn | None = None,
 ) -> list[GeneratedRow]:
-    """One CF per source row from the agent (LLM rounds, then refinement); resumable. The
-    agent verifies at margin 0; the classifier check is redone here at `margin`."""
+    """One CF per source row from the agent; resumable. `embedded` is the LLM alone,
+    `embedded+refine` lets the search finish (rows labelled refine/search). The agent verifies
+    at margin 0; the classifier check is redone here at `margin`."""
     if sources.empty:
         return []
     out = work_dir / f"{_slug(tag.method)}.jsonl"
@@ -233,7 +237,8 @@ def agent_rows(
             spec=spec_path,
             model_dir=model_dir,
             out=out,
-            model=tag.method,
+            model=split_method(tag.method)[0],
+            refine=split_method(tag.method)[1],
             prompt=settings.prompt,
             revise_prompt=settings.revise_prompt,
             k=1,

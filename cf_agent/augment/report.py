@@ -18,6 +18,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from pydantic import BaseModel
 
+from cf_agent.agent.state import is_llm_source
 from cf_agent.augment.arms import ARM_FULL, ARM_SCARCE
 from cf_agent.augment.generate import GeneratedRow
 from cf_agent.eval.report import TextTable
@@ -136,11 +137,11 @@ def generation_table(generated: Sequence[GeneratedRow], targets: dict[str, int])
                 str(len(valid)),
                 str(sum(g.plausibility_passed for g in valid)),
                 str(sum(g.used for g in mine)),
-                str(sum(g.source == "refine" for g in mine if g.used)),
+                str(sum(not is_llm_source(g.source) for g in mine if g.used)),
             ]
         )
     headers = ["method", "sources", "CFs returned", "valid", "valid + plausible", "used"]
-    return TextTable([*headers, "used from refinement"], rows)
+    return TextTable([*headers, "used from the search (refine/search)"], rows)
 
 
 def sweep_figure(summary: pd.DataFrame) -> bytes:

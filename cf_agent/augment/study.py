@@ -66,8 +66,8 @@ from cf_agent.errors import DataError
 from cf_agent.models.classifier import ClassifierBundle, ModelKind, load_split
 from cf_agent.models.llm.proposer import LLMProposer
 from cf_agent.models.proposer import Proposer
-from cf_agent.models.registry import is_model_string, load_backend
-from cf_agent.prompts.render import load_prompt
+from cf_agent.models.registry import default_prompt, is_model_string, load_backend, split_method
+from cf_agent.prompts.render import load_prompts
 from cf_agent.study_dir import (
     JOURNAL_DIR,
     RUNS_DIR,
@@ -155,8 +155,8 @@ class AugmentOptions(BaseModel):
     max_rounds: int = Field(default=1, ge=1, le=20, description="LLM rounds before refinement.")
     require_plausible: bool = Field(default=True, description="Use only plausible CFs.")
     time_limit_s: float = Field(default=10.0, gt=0, description="Per row, per baseline.")
-    prompt: str = "zero_shot"
-    revise_prompt: str = "revise"
+    prompt: str | None = Field(default=None, description="LLMs: None is each model's default.")
+    revise_prompt: str | None = Field(default=None, description="LLMs: None is the prompt's own.")
     base_url: str | None = None
     api_key: SecretStr | None = None
     batch_size: int = Field(default=8, ge=1)
@@ -443,16 +443,16 @@ class _Study:
         """Loaded once per method and reused by every scenario and seed."""
         if method not in self.proposers:
             o = self.options
+            model = split_method(method)[0]
             backend = load_backend(
-                method,
+                model,
                 base_url=o.base_url,
                 api_key=o.api_key.get_secret_value() if o.api_key else None,
                 batch_size=o.batch_size,
                 concurrency=o.concurrency,
             )
-            self.proposers[method] = LLMProposer(
-                backend, self.cf_spec, load_prompt(o.prompt), load_prompt(o.revise_prompt)
-            )
+            prompts = load_prompts(o.prompt or default_prompt(model), o.revise_prompt)
+            self.proposers[method] = LLMProposer(backend, self.cf_spec, *prompts)
         return self.proposers[method]
 
     def unit_keys(self) -> Iterator[str]:
