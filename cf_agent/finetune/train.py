@@ -388,7 +388,7 @@ def train_lora(
     val_after = answer_loss(model, val_batches, pad_id, device, prefix)
     model.save_pretrained(str(out))
     return TrainReport(
-        steps=total,
+        steps=len(losses),
         examples_used=len(fitting),
         examples_too_long=len(encoded) - len(fitting),
         train_loss_first=losses[0],
@@ -396,7 +396,7 @@ def train_lora(
         val_loss_before=val_before,
         val_loss_after=val_after,
         seconds=seconds,
-        seconds_per_step=seconds / total,
+        seconds_per_step=seconds / len(losses),
         tokens_per_second=tokens / seconds if seconds > 0 else 0.0,
         device=device,
         dtype=dtype,

@@ -10,6 +10,7 @@ from transformers import AutoTokenizer
 from world import World
 
 from cf_agent.finetune.answers import answer_text, emittable_cf
+from cf_agent.models.llm.answer import parse_answer
 from cf_agent.models.llm.constrained import JsonSchemaConstraint
 from cf_agent.models.llm.embedded import embedded_model_dir
 from cf_agent.models.llm.schema import RATIONALE_MAX_LENGTH, counterfactual_json_schema
@@ -35,8 +36,23 @@ def test_answer_names_only_changed_features_in_spec_order_with_decoder_numbers(
     assert list(answer) == ["steps", "sleep_total_min", "rationale"]
     assert answer["steps"] == row["steps"] + 2501 and isinstance(answer["steps"], int)
     assert answer["sleep_total_min"] == row["sleep_total_min"] + 30
-    assert answer["rationale"] == "Steps +2,501 steps/day, sleep_total_min +30 min/night."
+    # Directions only: the model reads them off its probes; amounts would need arithmetic.
+    assert answer["rationale"] == "Raise steps, raise sleep_total_min."
     assert cf["bmi"] == row["bmi"]  # unchanged features keep the person's exact value
+
+
+def test_a_sum_rules_total_is_left_to_the_parser(world: World) -> None:
+    row = person(world)
+    deeper = {**row, "sleep_deep_min": row["sleep_deep_min"] + 20}
+    deeper["sleep_total_min"] = row["sleep_total_min"] + 20
+    cf = emittable_cf(world.spec, row, deeper)
+
+    text = answer_text(world.spec, row, cf)
+
+    assert list(json.loads(text)) == ["sleep_deep_min", "rationale"]
+    parsed = parse_answer(world.spec, row, text)
+    assert parsed.values is not None
+    assert parsed.values["sleep_total_min"] == row["sleep_total_min"] + 20
 
 
 def test_rationale_stays_within_the_schema_limit(world: World) -> None:

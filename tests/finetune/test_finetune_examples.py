@@ -20,6 +20,7 @@ from cf_agent.finetune.examples import (
     build_examples,
     parse_sources,
     person_split,
+    revise_examples,
     run_candidates,
 )
 from cf_agent.models.llm.proposer import LLMProposer
@@ -69,7 +70,6 @@ def test_only_verified_emittable_cfs_become_targets_one_per_person(world: World)
         world.verifiers,
         renderer(world),
         val_share=0.0,
-        revise_share=0.0,
     )
 
     assert [e.person_id for e in result.examples] == [first.query_id]
@@ -100,7 +100,6 @@ def test_split_is_by_person_and_every_person_lands_on_one_side(world: World) -> 
         world.verifiers,
         renderer(world),
         val_share=0.3,
-        revise_share=1.0,
         seed=5,
     )
 
@@ -116,34 +115,44 @@ def test_split_is_by_person_and_every_person_lands_on_one_side(world: World) -> 
     ]
 
 
-def test_prompts_are_the_agents_own_and_revise_examples_carry_feedback(world: World) -> None:
-    [person] = walkers(world, 1, most=6400)  # half the change (+1,500) stays under 8,000
+def test_prompts_are_the_agents_own_and_revise_examples_are_on_policy(world: World) -> None:
+    people = walkers(world, 2)
     queries = plan_queries(world.cohort, world.bundle, None)
-
     result = build_examples(
         world.spec,
         world.cohort,
         queries,
-        [candidate(person, more_steps(person, 3000), "m")],
+        [candidate(p, more_steps(p, 3000), "m") for p in people],
         world.verifiers,
         renderer(world),
         val_share=0.0,
-        revise_share=1.0,
+    )
+    first, second = result.examples
+    # The model being trained answers: right for the first person, too timid for the second.
+    backend = ScriptedBackend(
+        [
+            json.dumps({"steps": people[0].row["steps"] + 3000, "rationale": "r"}),
+            json.dumps({"steps": people[1].row["steps"] + 100, "rationale": "r"}),
+        ]
+    )
+    proposer = LLMProposer(backend, world.spec, load_prompt("zero_shot"), load_prompt("revise"))
+    request = renderer(world).request(people[0])
+    assert request.probes is not None and request.probes.moves, "sensitivity probes are on"
+    assert first.messages == proposer.render(request)[1]
+
+    revise = revise_examples(
+        world.spec, proposer, renderer(world), world.verifiers, people, result.examples, "m0"
     )
 
-    initial, revise = result.examples
-    proposer = LLMProposer(
-        ScriptedBackend(["{}"]), world.spec, load_prompt("zero_shot"), load_prompt("revise")
-    )
-    request = renderer(world).request(person)
-    assert request.hints, "sensitivity hints are on"
-    assert initial.messages == proposer.render(request)[1]
-    assert revise.round == "revise" and revise.previous is not None
-    assert revise.previous["steps"] == person.row["steps"] + 1500  # half the change: rejected
-    assert "Independent checks rejected it" in revise.messages[1]["content"]
-    assert "classifier" in revise.messages[1]["content"].lower()
-    assert revise.answer == initial.answer
-    record = revise.record()
+    [example] = revise  # the right first answer needs no revision
+    assert example.person_id == people[1].query_id and example.round == "revise"
+    assert example.previous is not None
+    assert example.previous["steps"] == people[1].row["steps"] + 100  # the model's own answer
+    assert "Independent checks rejected it" in example.messages[1]["content"]
+    assert "classifier" in example.messages[1]["content"].lower()  # the verifiers' real reason
+    assert example.answer == second.answer and example.split == second.split
+    assert example.provenance["previous"] == "m0 first proposal"
+    record = example.record()
     assert "messages" not in record and len(record["prompt_sha256"]) == 64
 
 

@@ -49,6 +49,8 @@ def options(world: World, model_dir: Path, tmp_path: Path, **changes: Any) -> Fi
         "out": tmp_path / "adapter",
         "sources": f"run:{run_file(world, tmp_path / 'results.jsonl', 8)}",
         "val_share": 0.3,
+        "revise_share": 0.0,
+        "eval_people": 2,
         "compare_n": 0,
         "lora": LoraSettings(top_layers=1, rank=4, batch_size=1, max_steps=1),
         "device": "cpu",

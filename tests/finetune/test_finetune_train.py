@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import load_file
 from transformers import AutoTokenizer
 
 from cf_agent.finetune.examples import TrainingExample
-from cf_agent.finetune.train import IGNORE_INDEX, LoraSettings, encode, train_lora
+from cf_agent.finetune.train import (
+    IGNORE_INDEX,
+    LoraSettings,
+    _forward,
+    _tails,
+    encode,
+    load_trainable,
+    shared_prefix,
+    train_lora,
+)
 from cf_agent.models.llm.embedded import embedded_model_dir
 from cf_agent.models.llm.local import TransformersBackend
 
@@ -88,3 +99,55 @@ def test_a_few_cpu_steps_give_an_adapter_that_loads_and_changes_the_output(
         adapted.model_.model.layers[29].self_attn.q_proj.weight,
         base.model_.model.layers[29].self_attn.q_proj.weight,
     )
+
+
+@pytest.mark.slow
+def test_training_stops_when_validity_stops_improving_and_keeps_the_best(
+    tmp_path: Path,
+) -> None:
+    train = [example(f"p{i}", 5000 + 100 * i) for i in range(4)]
+    settings = LoraSettings(
+        rank=4,
+        top_layers=2,
+        learning_rate=1e-2,
+        batch_size=2,
+        max_steps=8,
+        eval_every=1,
+        patience=2,
+    )
+    scores = iter([0.5, 0.2, 0.1, 0.9])
+    first = tmp_path / "first"
+
+    def validity(adapter: Path) -> float:
+        if not first.exists():
+            shutil.copytree(adapter, first)
+        return next(scores)
+
+    out = tmp_path / "out"
+    report = train_lora(
+        str(embedded_model_dir()), train, train[:2], settings, out, "cpu", validity=validity
+    )
+
+    assert report.validity == [(1, 0.5), (2, 0.2), (3, 0.1)]
+    assert report.stopped_early and report.best_step == 1
+    assert report.steps == len(report.losses) == 3  # stopped after step 3 of 8
+    kept = load_file(str(out / "adapter_model.safetensors"))
+    best = load_file(str(first / "adapter_model.safetensors"))
+    assert kept.keys() == best.keys()
+    assert all(torch.equal(kept[k], best[k]) for k in kept)
+
+
+@pytest.mark.slow
+def test_the_shared_prefix_cache_gives_the_same_loss_as_whole_prompts() -> None:
+    tokenizer = AutoTokenizer.from_pretrained(embedded_model_dir())
+    encoded = [encode(tokenizer, example(f"p{i}", 5000 + 100 * i)) for i in range(3)]
+    prefix = shared_prefix(encoded)
+    assert len(prefix) > 10  # the system message and the start of the user turn
+    model = load_trainable(str(embedded_model_dir()), LoraSettings(rank=4), "cpu")[0]
+    model.eval()
+    with torch.no_grad():
+        whole, n_whole, _ = _forward(model, encoded, [], int(tokenizer.eos_token_id), "cpu")
+        tails = _tails(encoded, prefix)
+        cached, n_cached, _ = _forward(model, tails, prefix, int(tokenizer.eos_token_id), "cpu")
+    assert n_whole == n_cached
+    assert float(whole) == pytest.approx(float(cached), rel=1e-4)
