@@ -379,7 +379,7 @@ def finetune(
     sources: Annotated[
         str, typer.Option(help="Comma-separated: baselines, run:<results.jsonl>, audit:<db>.")
     ] = "search",
-    people: Annotated[int, typer.Option(help="Learn from the first N people.", min=1)] = 1500,
+    people: Annotated[int, typer.Option(help="Learn from the first N people.", min=1)] = 800,
     val_share: Annotated[float, typer.Option(help="Share of people held out.")] = 0.05,
     revise_share: Annotated[
         float, typer.Option(help="Share of people with an on-policy revise example.")
@@ -399,11 +399,11 @@ def finetune(
     top_layers: Annotated[
         int | None, typer.Option(help="LoRA on the last N layers only (faster on CPU).")
     ] = None,
-    epochs: Annotated[float, typer.Option(help="Passes over the training examples.")] = 3.0,
+    epochs: Annotated[float, typer.Option(help="Passes over the training examples.")] = 2.0,
     learning_rate: Annotated[float, typer.Option(help="Peak AdamW learning rate (cosine).")] = 5e-4,
     batch_size: Annotated[int, typer.Option(help="Examples per step.")] = 8,
     max_steps: Annotated[int | None, typer.Option(help="Stop after N steps.")] = None,
-    eval_every: Annotated[int, typer.Option(help="Steps between validity measurements.")] = 40,
+    eval_every: Annotated[int, typer.Option(help="Steps between validity measurements.")] = 25,
     patience: Annotated[
         int, typer.Option(help="Stop after N measurements without improvement.")
     ] = 3,

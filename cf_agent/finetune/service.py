@@ -65,7 +65,7 @@ class FinetuneOptions(BaseModel):
     sources: str = Field(
         default="search", description="Where targets come from: the search teacher by default."
     )
-    people: int | None = Field(default=1500, ge=1, description="First N queries to learn from.")
+    people: int | None = Field(default=800, ge=1, description="First N queries to learn from.")
     val_share: float = Field(default=0.05, gt=0.0, lt=1.0)
     revise_share: float = Field(
         default=0.25,

@@ -53,14 +53,14 @@ class LoraSettings(BaseModel):
     top_layers: int | None = Field(
         default=None, ge=1, description="LoRA on the last N layers only (None: all layers)."
     )
-    epochs: float = Field(default=3.0, gt=0)
+    epochs: float = Field(default=2.0, gt=0)
     learning_rate: float = Field(default=5e-4, gt=0, description="Peak of the cosine schedule.")
     batch_size: int = Field(default=8, ge=1)
     max_steps: int | None = Field(default=None, ge=1, description="Stop after this many steps.")
     warmup_share: float = Field(default=0.05, ge=0.0, lt=1.0)
     max_length: int = Field(default=1024, ge=64, description="Longer examples are left out.")
     eval_every: int = Field(
-        default=40, ge=1, description="Steps between held-out validity measurements."
+        default=25, ge=1, description="Steps between held-out validity measurements."
     )
     patience: int = Field(
         default=3, ge=1, description="Stop after this many measurements without improvement."

@@ -1,4 +1,5 @@
-"""The agent arm with the real embedded model (SmolLM2-135M): a few CFs, one LLM round.
+"""The agent arm with the real embedded model (SmolLM2-135M): a few CFs, one LLM round, then
+the search (`embedded+refine`), so every row is labelled by who wrote it.
 
 `embedded-base` (the model without the fine-tuned adapter) is passed as a ready proposer, so
 the test does not depend on which model strings `cf-agent eval` recognises.
@@ -26,14 +27,20 @@ def test_embedded_arm_adds_verified_rows(tmp_path: Path) -> None:
     cf_spec = augmentation_spec(demo.spec, 1)
     proposer = LLMProposer(backend, cf_spec, load_prompt("zero_shot"), load_prompt("revise"))
     options = demo.options(
-        tmp_path / "study", keep=(0.5,), seeds=1, methods=("embedded",), rows=(2,), max_rounds=1
+        tmp_path / "study",
+        keep=(0.5,),
+        seeds=1,
+        methods=("embedded+refine",),
+        rows=(2,),
+        max_rounds=1,
     )
-    outcome = run_study(options, proposers={"embedded": proposer})
-    records = (tmp_path / "study" / "runs" / "keep50-seed0-from0" / "embedded.jsonl").read_text()
+    outcome = run_study(options, proposers={"embedded+refine": proposer})
+    runs = tmp_path / "study" / "runs" / "keep50-seed0-from0"
+    records = (runs / "embedded_refine.jsonl").read_text()
     assert len(records.splitlines()) == 2
     generated = pd.read_csv(outcome.files.generated_csv)
-    assert set(generated["method"]) <= {"embedded"}
-    assert set(generated["source"]) <= {backend.model_string, "refine"}
+    assert len(generated) > 0 and set(generated["method"]) <= {"embedded+refine"}
+    assert set(generated["source"]) <= {backend.model_string, "refine", "search"}
     assert generated["used"].all()  # the agent accepts only CFs that pass all three checks
-    cf_unit = pd.read_csv(outcome.files.results_csv).query("arm == 'cf:embedded'")
+    cf_unit = pd.read_csv(outcome.files.results_csv).query("arm == 'cf:embedded+refine'")
     assert cf_unit["rows_added"].tolist() == [len(generated)]  # every CF verified
