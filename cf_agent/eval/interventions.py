@@ -18,17 +18,10 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, Field
 
-from cf_agent.data.spec import Feature, FeatureSpec
+from cf_agent.data.spec import FeatureSpec
 from cf_agent.eval.judge import QueryResult
-from cf_agent.tools.actionability import format_number
 from cf_agent.tools.metrics import changed_features
-
-
-def describe_delta(feature: Feature, delta: float) -> str:
-    """'+38 min/night' or '-2,600 steps/day'."""
-    sign = "+" if delta > 0 else ("-" if delta < 0 else "")
-    unit = f" {feature.unit}" if feature.unit else ""
-    return f"{sign}{format_number(abs(delta), 3)}{unit}"
+from cf_agent.tools.rationale import describe_delta
 
 
 class FeatureChange(BaseModel):
