@@ -111,7 +111,11 @@ def test_compare_runs_both_models_on_exactly_the_held_out_people(
     good = ScriptedBackend([more_steps(3000)])
     bad = ScriptedBackend(['{"rationale": "no idea"}'])
     settings = ComparisonSettings(
-        data=world.data, spec=world.spec_path, model_dir=model_dir, max_rounds=1, refine=False
+        data=world.data,
+        spec=world.spec_path,
+        model_dir=model_dir,
+        prompt="zero_shot",  # the scripted model reads the person from this prompt
+        max_rounds=1,
     )
 
     before, after = compare_models(
