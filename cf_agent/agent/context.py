@@ -27,8 +27,6 @@ class AgentContext:
     run_id: str = ""
     refine: bool = True
     hints: bool = True
-    exemplars: list[tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=list)
-    max_exemplars: int = 3
     # Parallel queries share one audit connection: their writes take turns.
     _audit_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

@@ -72,6 +72,10 @@ class ResultJournal:
     def __len__(self) -> int:
         return len(self._places)
 
+    def query_ids(self) -> list[str]:
+        """The journalled queries, in the order they finished."""
+        return list(self._places)
+
     def read(self, query_id: str) -> dict[str, Any]:
         """One record, from memory or from its line in the file."""
         if self.keep_records:

@@ -17,25 +17,6 @@ from cf_agent.tools.verdict import Verdict
 MAX_REFINE_STARTS = 3
 
 
-def _nearest_exemplars(
-    ctx: AgentContext, query: dict[str, Any]
-) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """Verified CFs of the most similar people seen so far in this run (few-shot material)."""
-    if not ctx.exemplars:
-        return []
-    numeric = [f for f in ctx.spec.features if f.is_numeric]
-
-    def distance(row: dict[str, Any]) -> float:
-        return sum(
-            abs(float(row[f.name]) - float(query[f.name]))
-            / (float(f.high or 1) - float(f.low or 0))
-            for f in numeric
-        )
-
-    ranked = sorted(ctx.exemplars, key=lambda pair: distance(pair[0]))
-    return ranked[: ctx.max_exemplars]
-
-
 def propose_counterfactuals(state: CFState, config: RunnableConfig) -> dict[str, Any]:
     """Ask the proposer for the CFs still missing, with the last round's feedback if any."""
     ctx = context_of(config)
@@ -50,7 +31,8 @@ def propose_counterfactuals(state: CFState, config: RunnableConfig) -> dict[str,
         previous=last["values"] if last else None,
         feedback=last["feedback"] if last else "",
         avoid=[c["values"] for c in state["accepted"] if c["values"]],
-        exemplars=_nearest_exemplars(ctx, state["query"]),
+        # Absent from checkpoints written before exemplars moved into the state.
+        exemplars=[(e["person"], e["counterfactual"]) for e in state.get("exemplars", [])],
     )
     # k > 1: each request leads with a different hint, so even greedy decoding diverges.
     requests = [
@@ -211,10 +193,6 @@ def finish_query(state: CFState, config: RunnableConfig) -> dict[str, Any]:
             ],
         },
     )
-    if n and ctx.proposer.is_llm:
-        best = state["accepted"][0]
-        if best["values"] is not None:
-            ctx.exemplars.append((state["query"], best["values"]))
     return {"status": status}
 
 

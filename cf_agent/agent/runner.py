@@ -4,8 +4,9 @@ Queries run in parallel worker threads (as many as the backend batches or serves
 their proposals meet in one batched call (batching.py). Crash safety: finished queries go to a
 fsynced JSONL journal beside the output; the graph's per-query progress goes to LangGraph's
 SQLite checkpointer. A rerun with the same options skips journalled queries and resumes those
-in flight from their last checkpoints. The final output streams from the journal, atomically,
-at the end, and only then are the journal and checkpoints removed.
+in flight from their last checkpoints; the people still to come draw their few-shot exemplars
+from the journalled ones, as in an uninterrupted run. The final output streams from the
+journal, atomically, at the end, and only then are the journal and checkpoints removed.
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.sqlite import SqliteSaver
 from pydantic import BaseModel, Field
 
 from cf_agent.agent.batching import BatchingProposer
 from cf_agent.agent.context import AgentContext
+from cf_agent.agent.exemplars import ExemplarPool
 from cf_agent.agent.graph import build_graph
 from cf_agent.agent.journal import ResultJournal
 from cf_agent.agent.options import RESULT_SHAPING, RunJob, RunOptions
@@ -145,10 +148,33 @@ def _unfinished_run(audit: AuditStore, fingerprint: str, out: Path) -> str | Non
     return None
 
 
+def _exemplar_pool(
+    spec: FeatureSpec, proposer: Proposer, journal: ResultJournal
+) -> ExemplarPool | None:
+    """An LLM's few-shot material: the people finished so far, an interrupted run's included,
+    in the order they finished (as an uninterrupted run would hold them)."""
+    if not proposer.is_llm:
+        return None
+    pool = ExemplarPool(spec)
+    for query_id in journal.query_ids():
+        record = journal.read(query_id)
+        pool.add(record["query"], record["counterfactuals"])
+    return pool
+
+
 def _run_one(
-    graph: Any, ctx: AgentContext, query: Query, k: int, max_rounds: int
+    graph: Any,
+    ctx: AgentContext,
+    pool: ExemplarPool | None,
+    query: Query,
+    k: int,
+    max_rounds: int,
 ) -> tuple[CFState, float]:
-    config = {"configurable": {"thread_id": query.query_id, "context": ctx}}
+    """Run (or resume, or fetch) one query's graph; its accepted CF then joins the pool.
+
+    The query draws its exemplars from the pool when it starts, into its checkpointed state.
+    """
+    config: RunnableConfig = {"configurable": {"thread_id": query.query_id, "context": ctx}}
     started = time.perf_counter()
     snapshot = graph.get_state(config)
     if snapshot.next:
@@ -164,15 +190,20 @@ def _run_one(
                 ctx.spec.desired_class,
                 k=k,
                 max_rounds=max_rounds,
+                exemplars=pool.nearest(query.row) if pool is not None else (),
             ),
             config,
         )
-    return state, time.perf_counter() - started
+    seconds = time.perf_counter() - started
+    if pool is not None:
+        pool.add(state["query"], state["accepted"])
+    return state, seconds
 
 
 def _run_parallel(
     graph: Any,
     ctx: AgentContext,
+    pool: ExemplarPool | None,
     batching: BatchingProposer,
     todo: list[Query],
     options: RunJob,
@@ -193,7 +224,7 @@ def _run_parallel(
         try:
             while not stop.is_set():
                 query = pending.get_nowait()
-                state, seconds = _run_one(graph, ctx, query, options.k, options.max_rounds)
+                state, seconds = _run_one(graph, ctx, pool, query, options.k, options.max_rounds)
                 finished.put((query, state, seconds))
         except queue.Empty:
             pass
@@ -330,13 +361,14 @@ def _run_agent(
         hints=options.hints,
     )
     journal = ResultJournal(journal_path, keep_records=keep_records)
+    pool = _exemplar_pool(spec, batching, journal)
     resumed = sum(q.query_id in journal for q in queries)
     todo = [q for q in queries if q.query_id not in journal]
     conn = sqlite3.connect(checkpoint_path, check_same_thread=False)
     started = time.perf_counter()
     try:
         graph = build_graph(SqliteSaver(conn))
-        finished = _run_parallel(graph, ctx, batching, todo, options, workers)
+        finished = _run_parallel(graph, ctx, pool, batching, todo, options, workers)
         for done, (_query, state, seconds) in enumerate(finished, start=resumed + 1):
             record = result_record(spec, state, seconds)
             journal.append(record)

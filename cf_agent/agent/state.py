@@ -6,6 +6,7 @@ Plain JSON-able values only, so LangGraph's SQLite checkpointer can store and re
 from __future__ import annotations
 
 import operator
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -49,6 +50,13 @@ class Candidate(TypedDict):
     tokens_out: int
 
 
+class Exemplar(TypedDict):
+    """Few-shot material: a person the run finished earlier and their first accepted CF."""
+
+    person: dict[str, Any]
+    counterfactual: dict[str, Any]
+
+
 class CFState(TypedDict):
     """State of one query's run through the graph."""
 
@@ -64,6 +72,7 @@ class CFState(TypedDict):
     candidates: Annotated[list[Candidate], operator.add]
     accepted: Annotated[list[Candidate], operator.add]
     status: QueryStatus
+    exemplars: list[Exemplar]  # chosen when the query starts, so a resume prompts with them
 
 
 def initial_state(
@@ -73,6 +82,7 @@ def initial_state(
     desired_class: int,
     k: int = 1,
     max_rounds: int = 4,
+    exemplars: Sequence[Exemplar] = (),
 ) -> CFState:
     return CFState(
         query_id=query_id,
@@ -87,4 +97,5 @@ def initial_state(
         candidates=[],
         accepted=[],
         status="running",
+        exemplars=list(exemplars),
     )
