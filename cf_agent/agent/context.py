@@ -1,12 +1,15 @@
-"""The services a graph run needs, passed through LangGraph's config (never checkpointed)."""
+"""The run context: the services every query of a run shares, passed as LangGraph's
+`context=` (never checkpointed) and read by nodes as `runtime.context`.
+
+It is fixed for the run: nothing a query learns goes here (few-shot exemplars travel in the
+graph state, see exemplars.py), so a resumed run sees the same context as an uninterrupted one.
+"""
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
 from typing import Any
-
-from langchain_core.runnables import RunnableConfig
 
 from cf_agent.audit.store import AuditStore
 from cf_agent.data.spec import FeatureSpec
@@ -15,9 +18,9 @@ from cf_agent.tools.classifier_check import ProbabilisticClassifier
 from cf_agent.tools.verifiers import Verifiers
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class AgentContext:
-    """Proposer, verifiers, classifier and audit log for one run."""
+    """Proposer, verifiers, classifier, audit log and the run's switches."""
 
     spec: FeatureSpec
     proposer: Proposer
@@ -44,10 +47,3 @@ class AgentContext:
                 if self.audit.events(run_id=self.run_id, type=done, query_id=query_id, limit=1):
                     return
             self.audit.append(self.run_id, event_type, payload, query_id=query_id)
-
-
-def context_of(config: RunnableConfig) -> AgentContext:
-    ctx = config.get("configurable", {}).get("context")
-    if not isinstance(ctx, AgentContext):
-        raise TypeError("graph config lacks configurable.context (an AgentContext)")
-    return ctx

@@ -1,4 +1,4 @@
-"""Wiring only: propose -> verify -> (propose | refine | finish)."""
+"""Wiring only: propose -> verify -> (propose | refine | finish), run with an AgentContext."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
+from cf_agent.agent.context import AgentContext
 from cf_agent.agent.nodes import (
     finish_query,
     propose_counterfactuals,
@@ -16,8 +17,10 @@ from cf_agent.agent.nodes import (
 from cf_agent.agent.state import CFState
 
 
-def build_graph(checkpointer: BaseCheckpointSaver | None = None) -> CompiledStateGraph:
-    builder = StateGraph(CFState)
+def build_graph(
+    checkpointer: BaseCheckpointSaver | None = None,
+) -> CompiledStateGraph[CFState, AgentContext, CFState, CFState]:
+    builder = StateGraph(CFState, context_schema=AgentContext)
     builder.add_node("propose", propose_counterfactuals)
     builder.add_node("verify", verify_proposals)
     builder.add_node("refine", refine_proposals)

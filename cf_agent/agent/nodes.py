@@ -1,12 +1,16 @@
-"""Graph nodes: small verb_noun(state, config) functions. Tool errors become feedback."""
+"""Graph nodes: small verb_noun(state, runtime) functions. Tool errors become feedback.
+
+The run's services come as `runtime.context` (an AgentContext, read only); everything a query
+learns goes into its state, which the checkpointer keeps.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from langchain_core.runnables import RunnableConfig
+from langgraph.runtime import Runtime
 
-from cf_agent.agent.context import AgentContext, context_of
+from cf_agent.agent.context import AgentContext
 from cf_agent.agent.state import Candidate, CFSource, CFState, is_llm_source
 from cf_agent.models.proposer import CFRequest, Proposal
 from cf_agent.tools.rationale import change_rationale
@@ -17,9 +21,9 @@ from cf_agent.tools.verdict import Verdict
 MAX_REFINE_STARTS = 3
 
 
-def propose_counterfactuals(state: CFState, config: RunnableConfig) -> dict[str, Any]:
+def propose_counterfactuals(state: CFState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     """Ask the proposer for the CFs still missing, with the last round's feedback if any."""
-    ctx = context_of(config)
+    ctx = runtime.context
     wanted = state["k"] - len(state["accepted"])
     last = state["candidates"][-1] if state["candidates"] else None
     probes = probe_moves(ctx.model, ctx.spec, state["query"], top=3 + wanted) if ctx.hints else None
@@ -109,9 +113,9 @@ def _judge(
     return candidate
 
 
-def verify_proposals(state: CFState, config: RunnableConfig) -> dict[str, Any]:
+def verify_proposals(state: CFState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     """Run the three verifiers on each pending proposal; keep the ones that pass them all."""
-    ctx = context_of(config)
+    ctx = runtime.context
     accepted_values = [c["values"] for c in state["accepted"] if c["values"] is not None]
     judged: list[Candidate] = []
     for raw in state["pending"]:
@@ -134,11 +138,11 @@ def _p_desired(candidate: Candidate) -> float:
     return -1.0
 
 
-def refine_proposals(state: CFState, config: RunnableConfig) -> dict[str, Any]:
+def refine_proposals(state: CFState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     """Refine the LLM's distinct failed proposals (best first), then search from the person's
     own row. Each CF says which: `refine` from `llm round N`, or `search` from `person`; its
     rationale describes its own change, never an LLM's text about other values."""
-    ctx = context_of(config)
+    ctx = runtime.context
     llm_failed = sorted(
         (c for c in state["candidates"] if c["values"] and is_llm_source(c["source"])),
         key=_p_desired,
@@ -170,9 +174,9 @@ def refine_proposals(state: CFState, config: RunnableConfig) -> dict[str, Any]:
     return {"candidates": judged, "accepted": judged}
 
 
-def finish_query(state: CFState, config: RunnableConfig) -> dict[str, Any]:
+def finish_query(state: CFState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     """Close the query: accepted, partial (fewer than k) or gave up; log the outcome."""
-    ctx = context_of(config)
+    ctx = runtime.context
     n = len(state["accepted"])
     status = "accepted" if n >= state["k"] else ("partial" if n else "gave_up")
     ctx.log_outcome(
@@ -196,9 +200,9 @@ def finish_query(state: CFState, config: RunnableConfig) -> dict[str, Any]:
     return {"status": status}
 
 
-def route_after_verify(state: CFState, config: RunnableConfig) -> str:
+def route_after_verify(state: CFState, runtime: Runtime[AgentContext]) -> str:
     """accept when k CFs passed; revise while rounds remain; then refine (if on) or give up."""
-    ctx = context_of(config)
+    ctx = runtime.context
     if len(state["accepted"]) >= state["k"]:
         return "finish"
     if state["round"] < state["max_rounds"]:

@@ -174,11 +174,11 @@ def _run_one(
 
     The query draws its exemplars from the pool when it starts, into its checkpointed state.
     """
-    config: RunnableConfig = {"configurable": {"thread_id": query.query_id, "context": ctx}}
+    config: RunnableConfig = {"configurable": {"thread_id": query.query_id}}
     started = time.perf_counter()
     snapshot = graph.get_state(config)
     if snapshot.next:
-        state = graph.invoke(None, config)
+        state = graph.invoke(None, config, context=ctx)
     elif snapshot.values and snapshot.values.get("status") not in (None, "running"):
         state = snapshot.values
     else:
@@ -193,6 +193,7 @@ def _run_one(
                 exemplars=pool.nearest(query.row) if pool is not None else (),
             ),
             config,
+            context=ctx,
         )
     seconds = time.perf_counter() - started
     if pool is not None:

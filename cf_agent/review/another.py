@@ -116,9 +116,7 @@ def another_counterfactual(
             hints=bool(config.get("hints", True)),
         )
         graph = build_graph()
-        for values in graph.stream(
-            state, {"configurable": {"context": context}}, stream_mode="values"
-        ):
+        for values in graph.stream(state, context=context, stream_mode="values"):
             final = cast(CFState, values)
             if progress is not None:
                 progress(final["round"], final["max_rounds"], _describe(final, len(known)))

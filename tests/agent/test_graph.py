@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import FrozenInstanceError
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,7 @@ def run_graph(
         hints=hints,
     )
     state = initial_state("q1", world.query(), 1, world.spec.desired_class, k, max_rounds)
-    result = build_graph().invoke(state, {"configurable": {"context": ctx}})
+    result = build_graph().invoke(state, context=ctx)
     return result, audit, run_id
 
 
@@ -123,3 +124,17 @@ def test_llm_calls_are_counted_per_proposal(world: World, tmp_path: Path, k: int
     backend = ScriptedBackend([more_steps(100)])
     result, _, _ = run_graph(world, backend, tmp_path, k=k, max_rounds=2, refine=False)
     assert result["llm_calls"] == 2 * k == len(backend.prompts)
+
+
+def test_run_context_is_read_only(world: World) -> None:
+    """Nothing a query learns may go into the context: no checkpoint would keep it."""
+    ctx = AgentContext(
+        spec=world.spec,
+        proposer=LLMProposer(
+            ScriptedBackend([]), world.spec, load_prompt("zero_shot"), load_prompt("revise")
+        ),
+        verifiers=world.verifiers,
+        model=world.bundle,
+    )
+    with pytest.raises(FrozenInstanceError):
+        ctx.refine = False  # type: ignore[misc]
