@@ -8,7 +8,7 @@ from langchain_core.runnables import RunnableConfig
 
 from cf_agent.agent.context import AgentContext, context_of
 from cf_agent.agent.state import Candidate, CFSource, CFState, is_llm_source
-from cf_agent.models.proposer import CFRequest, Proposal
+from cf_agent.proposers import CFRequest, Proposal
 from cf_agent.tools.rationale import change_rationale
 from cf_agent.tools.refine import provenance, refine
 from cf_agent.tools.sensitivity import probe_moves

@@ -65,9 +65,9 @@ from cf_agent.data.spec import FeatureSpec, load_spec, save_spec
 from cf_agent.errors import DataError
 from cf_agent.models.classifier import ClassifierBundle, ModelKind, load_split
 from cf_agent.models.llm.proposer import LLMProposer
-from cf_agent.models.proposer import Proposer
 from cf_agent.models.registry import default_prompt, is_model_string, load_backend, split_method
 from cf_agent.prompts.render import load_prompts
+from cf_agent.proposers import Proposer
 from cf_agent.study_dir import (
     JOURNAL_DIR,
     RUNS_DIR,
