@@ -66,13 +66,15 @@ def data_aireadi(
     min_cgm_days: Annotated[int, typer.Option(min=1, help="Fewest days of CGM data.")] = 3,
 ) -> None:
     """Build the demo cohort's feature table and specs from a local AI-READI copy."""
-    from cf_agent.data.aireadi import AireadiOptions, aireadi_progress, write_aireadi
+    from cf_agent.data.aireadi import AireadiOptions, write_aireadi
 
     options = AireadiOptions(
         min_wear_days=min_wear_days, min_nights=min_nights, min_cgm_days=min_cgm_days
     )
-    with aireadi_progress(err_console) as progress:
-        files = write_aireadi(root, out, options, progress=progress)
+    with progress_display(err_console, "AI-READI participants") as bar:
+        files = write_aireadi(
+            root, out, options, progress=lambda done, total, _person: bar.update(done, total)
+        )
     console.print(f"wrote {files.written} of {files.participants} participants to {files.csv}")
     console.print(f"skipped {files.skipped}, clipped {files.clipped} values: see {files.log}")
 
