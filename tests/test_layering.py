@@ -40,17 +40,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         ),
     ),
     ("api", ("cf_agent.api",)),
-    (
-        "interface",
-        (
-            "cf_agent",
-            "cf_agent.__main__",
-            "cf_agent.cli",
-            "cf_agent.cli_display",
-            "cf_agent.cli_options",
-            "cf_agent.tui",
-        ),
-    ),
+    ("interface", ("cf_agent", "cf_agent.__main__", "cf_agent.cli", "cf_agent.tui")),
 ]
 
 # (importer, imported) pairs allowed to point up, each with its reason. Stale entries fail.
