@@ -90,7 +90,7 @@ def evaluate_methods(
     )
     with stage_bars(err_console) as advance:
         outcome = evaluate(
-            options, progress=lambda method, done, total: advance(method, done, total)
+            options, progress=lambda method, done, total: advance(method, done, total, "")
         )
     console.print(eval_table(outcome, k))
     if outcome.resumed:
