@@ -29,7 +29,7 @@ from cf_agent.models.classifier import (
     training_rows,
     wrap_estimator,
 )
-from cf_agent.models.proposer import Proposer
+from cf_agent.proposers import Proposer
 from cf_agent.tools.verdict import VerifierName
 
 Progress = Callable[[int, int, dict[str, Any]], None]

@@ -16,8 +16,8 @@ from cf_agent.errors import OutputError
 from cf_agent.fileio import read_state_file, write_text_atomic
 from cf_agent.fingerprint import options_fingerprint as study_fingerprint
 from cf_agent.models.baselines import BASELINE_METHODS, UnknownMethodError
-from cf_agent.models.proposer import Proposer
 from cf_agent.models.registry import MODEL_FORMS, is_model_string
+from cf_agent.proposers import Proposer
 
 JOURNAL_DIR = "journal"
 RUNS_DIR = "runs"

@@ -11,7 +11,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from cf_agent.models.llm.base import ChatMessage, Generation, Schemas
+from cf_agent.models.llm.base import Generation, Schemas
+from cf_agent.proposers import ChatMessage
 
 Answer = str | Callable[[dict[str, Any]], str]
 

@@ -8,7 +8,7 @@ import sys
 
 from rich.console import Console
 
-from cf_agent.cli_display import ProgressLog, progress_display
+from cf_agent.cli.display import ProgressLog, progress_display
 
 
 def test_progress_log_prints_at_once_then_at_most_every_interval_and_at_the_end() -> None:
@@ -30,7 +30,7 @@ def test_a_console_that_is_not_a_terminal_gets_log_lines() -> None:
 
 def test_library_warnings_are_hidden_unless_verbose() -> None:
     code = (
-        "import warnings, os; from cf_agent.cli_display import quiet_libraries; "
+        "import warnings, os; from cf_agent.cli.display import quiet_libraries; "
         "quiet_libraries({verbose}); "
         "warnings.warn_explicit('library noise', FutureWarning, 'x.py', 1, module='transformers'); "
         "warnings.warn_explicit('ours', UserWarning, 'y.py', 1, module='cf_agent.api'); "

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from cf_agent.models.proposer import CFRequest, Proposal, Proposer
+from cf_agent.proposers import CFRequest, Proposal, Proposer
 
 
 @dataclass

@@ -13,7 +13,7 @@ from typing import Any
 
 from cf_agent.audit.store import AuditStore
 from cf_agent.data.spec import FeatureSpec
-from cf_agent.models.proposer import Proposer
+from cf_agent.proposers import Proposer
 from cf_agent.tools.classifier_check import ProbabilisticClassifier
 from cf_agent.tools.verifiers import Verifiers
 

@@ -12,7 +12,7 @@ from langgraph.runtime import Runtime
 
 from cf_agent.agent.context import AgentContext
 from cf_agent.agent.state import Candidate, CFSource, CFState, is_llm_source
-from cf_agent.models.proposer import CFRequest, Proposal
+from cf_agent.proposers import CFRequest, Proposal
 from cf_agent.tools.rationale import change_rationale
 from cf_agent.tools.refine import provenance, refine
 from cf_agent.tools.sensitivity import probe_moves

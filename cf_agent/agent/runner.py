@@ -46,9 +46,9 @@ from cf_agent.fingerprint import options_fingerprint
 from cf_agent.locks import exclusive
 from cf_agent.models.classifier import ClassifierBundle, load_bundle, training_rows
 from cf_agent.models.llm.proposer import LLMProposer
-from cf_agent.models.proposer import Proposer
 from cf_agent.models.registry import default_prompt, load_backend
 from cf_agent.prompts.render import load_prompts
+from cf_agent.proposers import Proposer
 from cf_agent.tools.actionability import ActionabilityCheck
 from cf_agent.tools.classifier_check import ClassifierCheck
 from cf_agent.tools.plausibility import PlausibilityCheck

@@ -10,14 +10,8 @@ from __future__ import annotations
 
 from cf_agent.audit.export import export_events
 from cf_agent.audit.migrations import AuditError, migrate
-from cf_agent.audit.store import (
-    GENESIS_HASH,
-    AuditEvent,
-    AuditRun,
-    AuditStore,
-    EventType,
-    VerifyResult,
-)
+from cf_agent.audit.records import GENESIS_HASH, AuditEvent, AuditRun, EventType, VerifyResult
+from cf_agent.audit.store import AuditStore
 
 __all__ = [
     "GENESIS_HASH",

@@ -11,191 +11,50 @@ Payloads are made JSON-safe and scrubbed of secrets before they are hashed and s
 
 from __future__ import annotations
 
-import hashlib
 import json
-import math
-import re
 import secrets
 import sqlite3
 import time
 from collections.abc import Iterator, Mapping
-from datetime import UTC, date, datetime
-from enum import StrEnum
-from pathlib import Path, PurePath
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
-
 from cf_agent.audit.migrations import AuditError, migrate, write_transaction
-
-
-class EventType(StrEnum):
-    """Event types with agreed meaning. A type is stored as its string, so others may appear."""
-
-    RUN_STARTED = "run_started"
-    RUN_RESUMED = "run_resumed"
-    PROPOSAL = "proposal"
-    VERDICT = "verdict"
-    ACCEPTED = "accepted"
-    GAVE_UP = "gave_up"
-    REVIEW = "review"
-    RUN_FINISHED = "run_finished"
-    ERROR = "error"
-
-
-# finetune/examples.py (and its test) import these two names; drop them once it uses EventType.
-ACCEPTED, REVIEW = EventType.ACCEPTED, EventType.REVIEW
-
-RUNNING = "running"
-GENESIS_HASH = "0" * 64
-REDACTED = "***"
-
-_SECRET_KEY = re.compile(r"api[-_]?key|authorization|passw(or)?d|secret|token$", re.IGNORECASE)
-_SECRET_SHAPE = re.compile(
-    r"\bsk-[A-Za-z0-9_-]{16,}|\b[Bb]earer\s+[A-Za-z0-9._~+/=-]+|\bhf_[A-Za-z0-9]{20,}"
+from cf_agent.audit.records import (
+    ACCEPTED,
+    GENESIS_HASH,
+    REVIEW,
+    RUNNING,
+    AuditEvent,
+    AuditRun,
+    EventType,
+    VerifyResult,
+    canonical_json,
+    event_hash,
 )
+from cf_agent.audit.scrub import SecretScrubber, to_json_value
+
+# The records' names stay importable from here: most callers take them with AuditStore.
+__all__ = [
+    "ACCEPTED",
+    "GENESIS_HASH",
+    "REVIEW",
+    "AuditError",
+    "AuditEvent",
+    "AuditRun",
+    "AuditStore",
+    "EventType",
+    "VerifyResult",
+    "canonical_json",
+    "new_run_id",
+]
+
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _EVENT_COLUMNS = "id, run_id, seq, ts, type, query_id, payload_json, prev_hash, hash"
 _RUN_COLUMNS = (
     "run_id, started_at, command, model_string, prompt_name, prompt_hash, config_json, status"
 )
-
-
-class AuditEvent(BaseModel):
-    """One stored event, with the chain link that makes edits to it detectable."""
-
-    model_config = ConfigDict(frozen=True)
-
-    id: int = Field(description="Position in the file-wide chain, from 1.")
-    run_id: str = Field(description="Run the event belongs to.")
-    seq: int = Field(description="Position within its run, from 1 (run_started).")
-    ts: str = Field(description="When it was written, ISO-8601 UTC.")
-    type: str = Field(description="Event type, e.g. proposal, verdict, accepted.")
-    query_id: str | None = Field(
-        default=None, description="Query (row) the event concerns, if any."
-    )
-    payload: dict[str, Any] = Field(description="Scrubbed, JSON-safe event data.")
-    prev_hash: str = Field(description="Hash of the previous event in the file, or the genesis.")
-    hash: str = Field(description="sha256 of prev_hash and this event's canonical JSON.")
-
-    def computed_hash(self) -> str:
-        """The hash this event's content and link should have; differs from `hash` if edited."""
-        return event_hash(
-            self.prev_hash, self.run_id, self.seq, self.ts, self.type, self.query_id, self.payload
-        )
-
-
-class AuditRun(BaseModel):
-    """One agent invocation: what ran, with which model and prompt, and how it ended."""
-
-    model_config = ConfigDict(frozen=True)
-
-    run_id: str = Field(description="Sortable id: start time in ms, then random characters.")
-    started_at: str = Field(description="Start time, ISO-8601 UTC.")
-    command: str = Field(description="Command line or subcommand that started the run.")
-    model_string: str = Field(description="LLM backend and model, e.g. 'hf:Qwen/Qwen2.5-0.5B'.")
-    prompt_name: str = Field(description="Name of the prompt template used.")
-    prompt_hash: str = Field(description="Hash of the prompt template text.")
-    config: dict[str, Any] = Field(description="Scrubbed run configuration.")
-    status: str = Field(description="'running' until finish_run sets the final status.")
-
-
-class VerifyResult(BaseModel):
-    """Outcome of walking the hash chain: ok, or the first event whose link is broken."""
-
-    model_config = ConfigDict(frozen=True)
-
-    ok: bool = Field(description="True when every event links to the one before it.")
-    events_checked: int = Field(description="Events found intact before the first broken link.")
-    broken_event_id: int | None = Field(default=None, description="Id of the first bad event.")
-    problem: str | None = Field(default=None, description="What is wrong with that event.")
-    head_hash: str = Field(description="Hash of the last intact event; keep it as an anchor.")
-
-
-class SecretScrubber:
-    """Replace secrets in JSON values: secret-named keys, key-shaped strings, registered values."""
-
-    def __init__(self) -> None:
-        self.secrets_: list[str] = []
-
-    def register(self, value: str) -> None:
-        """Redact `value` wherever it appears in a stored string from now on."""
-        if not value:
-            raise ValueError("cannot register an empty secret: it would match every string")
-        if value not in self.secrets_:
-            self.secrets_.append(value)
-            self.secrets_.sort(key=len, reverse=True)
-
-    def scrub_text(self, text: str) -> str:
-        for value in self.secrets_:
-            text = text.replace(value, REDACTED)
-        return _SECRET_SHAPE.sub(REDACTED, text)
-
-    def scrub(self, value: Any) -> Any:
-        """Scrub a JSON value (as made by `to_json_value`) recursively."""
-        if isinstance(value, dict):
-            return {
-                key: REDACTED if _SECRET_KEY.search(key) else self.scrub(item)
-                for key, item in value.items()
-            }
-        if isinstance(value, list):
-            return [self.scrub(item) for item in value]
-        if isinstance(value, str):
-            return self.scrub_text(value)
-        return value
-
-
-def to_json_value(value: Any) -> Any:
-    """Plain JSON types from common Python/numpy values; NaN and infinities become None."""
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, np.generic | np.ndarray):
-        return to_json_value(value.tolist())
-    if isinstance(value, Mapping):
-        return {str(key): to_json_value(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_json_value(item) for item in value]
-    if isinstance(value, PurePath):
-        return str(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, BaseModel):
-        return to_json_value(value.model_dump(mode="json"))
-    raise TypeError(
-        f"cannot store a {type(value).__name__} in an audit payload; "
-        "convert it to a str, number, bool, list or dict first"
-    )
-
-
-def canonical_json(value: Any) -> str:
-    """The one JSON text of a value: sorted keys, no spaces, so equal data hashes equally."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def event_hash(
-    prev_hash: str,
-    run_id: str,
-    seq: int,
-    ts: str,
-    type: str,
-    query_id: str | None,
-    payload: Mapping[str, Any],
-) -> str:
-    """sha256 of the previous hash followed by the canonical JSON of the event's content."""
-    content = canonical_json(
-        {
-            "run_id": run_id,
-            "seq": seq,
-            "ts": ts,
-            "type": type,
-            "query_id": query_id,
-            "payload": payload,
-        }
-    )
-    return hashlib.sha256((prev_hash + content).encode("utf-8")).hexdigest()
 
 
 def new_run_id() -> str:

@@ -29,8 +29,8 @@ from cf_agent.data.spec import FeatureSpec, save_spec
 from cf_agent.fileio import atomic_path
 from cf_agent.models.baselines import load_baseline
 from cf_agent.models.classifier import SPLIT_COLUMN, ClassifierBundle, save_bundle, wrap_estimator
-from cf_agent.models.proposer import CFRequest, Proposer
 from cf_agent.models.registry import split_method
+from cf_agent.proposers import CFRequest, Proposer
 from cf_agent.tools.actionability import ActionabilityCheck
 from cf_agent.tools.classifier_check import ClassifierCheck
 from cf_agent.tools.plausibility import PlausibilityCheck

@@ -6,247 +6,41 @@ simulates a cohort with the same columns from documented structural equations
 (docs/demo-cohort.md): anyone can run cf-agent end to end, and because the causal graph is known,
 counterfactuals can be judged against it. Lifestyle (steps, activity, sleep, stress) causally
 drives glycaemia, so "walk more, sleep more" counterfactuals are real levers, not artefacts.
+
+The columns, ranges and rules are the packaged schema (demo_schema.toml, via demo_schema.py),
+which the AI-READI adapter reads too.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from cf_agent.data.spec import Feature, FeatureSpec, OrderRule, SumRule, save_spec
-from cf_agent.errors import DataError, SpecError
+from cf_agent.data.demo_schema import FEATURE_NAMES, FEATURES, LABELS, SEXES, STAGES, demo_spec
+from cf_agent.data.spec import save_spec
+from cf_agent.errors import DataError
 from cf_agent.fileio import atomic_path
 
+__all__ = [
+    "FEATURES",
+    "FEATURE_NAMES",
+    "LABELS",
+    "DemoFiles",
+    "demo_spec",
+    "generate_demo_cohort",
+    "write_demo",
+]
+
 MIN_ROWS = 50
-STAGES = ("none", "prediabetes", "oral_medication", "insulin")
-SEXES = ("female", "male")
 # Fixed label thresholds on the latent scales (not data quantiles): the labels are part of the SCM.
 GLUCOSE_THRESHOLD = 0.9
 STRESS_THRESHOLD = 0.7
 # Glycaemic load by diabetes stage (index into STAGES).
 _STAGE_LOAD = np.array([-1.2, -0.6, 0.5, 1.4])
-
-FEATURES: tuple[Feature, ...] = (
-    Feature(
-        name="age",
-        kind="int",
-        unit="years",
-        description="Age at enrolment.",
-        group="demographic",
-        low=40,
-        high=90,
-        actionability="immutable",
-    ),
-    Feature(
-        name="sex",
-        kind="categorical",
-        description="Sex recorded at enrolment.",
-        group="demographic",
-        categories=SEXES,
-        actionability="immutable",
-    ),
-    Feature(
-        name="diabetes_stage",
-        kind="categorical",
-        description="Type-2 diabetes stage: none, prediabetes, oral medication or insulin.",
-        group="demographic",
-        categories=STAGES,
-        actionability="immutable",
-    ),
-    Feature(
-        name="bmi",
-        kind="float",
-        unit="kg/m2",
-        description="Body-mass index.",
-        group="clinical",
-        low=15,
-        high=60,
-        actionability="decrease_only",
-        max_change=3,
-    ),
-    Feature(
-        name="steps",
-        kind="int",
-        unit="steps/day",
-        description="Mean daily step count from the wearable.",
-        group="wearable",
-        low=0,
-        high=40000,
-        max_change=5000,
-    ),
-    Feature(
-        name="active_minutes",
-        kind="int",
-        unit="min/day",
-        description="Mean daily minutes of moderate or vigorous activity.",
-        group="wearable",
-        low=0,
-        high=400,
-        max_change=60,
-    ),
-    Feature(
-        name="resting_hr",
-        kind="float",
-        unit="bpm",
-        description="Mean resting heart rate.",
-        group="wearable",
-        low=35,
-        high=120,
-        max_change=10,
-    ),
-    Feature(
-        name="mean_hr",
-        kind="float",
-        unit="bpm",
-        description="Mean heart rate over the whole day.",
-        group="wearable",
-        low=40,
-        high=160,
-        max_change=10,
-    ),
-    Feature(
-        name="sleep_total_min",
-        kind="int",
-        unit="min/night",
-        description="Mean total sleep per night.",
-        group="wearable",
-        low=120,
-        high=720,
-        max_change=90,
-    ),
-    Feature(
-        name="sleep_deep_min",
-        kind="int",
-        unit="min/night",
-        description="Mean deep sleep per night.",
-        group="wearable",
-        low=0,
-        high=240,
-        max_change=45,
-    ),
-    Feature(
-        name="sleep_rem_min",
-        kind="int",
-        unit="min/night",
-        description="Mean REM sleep per night.",
-        group="wearable",
-        low=0,
-        high=240,
-        max_change=45,
-    ),
-    Feature(
-        name="sleep_light_min",
-        kind="int",
-        unit="min/night",
-        description="Mean light sleep per night.",
-        group="wearable",
-        low=0,
-        high=600,
-        max_change=90,
-    ),
-    Feature(
-        name="stress_score",
-        kind="int",
-        unit="Garmin score 0-100",
-        description="Mean all-day stress score from heart-rate variability.",
-        group="wearable",
-        low=0,
-        high=100,
-        max_change=25,
-    ),
-    Feature(
-        name="respiration_rate",
-        kind="float",
-        unit="breaths/min",
-        description="Mean respiration rate.",
-        group="wearable",
-        low=6,
-        high=30,
-        max_change=3,
-    ),
-    Feature(
-        name="spo2_night",
-        kind="float",
-        unit="%",
-        description="Mean blood-oxygen saturation during sleep.",
-        group="wearable",
-        low=80,
-        high=100,
-        max_change=3,
-    ),
-    Feature(
-        name="mean_glucose",
-        kind="float",
-        unit="mg/dL",
-        description="Mean CGM glucose over the wear period.",
-        group="cgm",
-        low=50,
-        high=400,
-        max_change=40,
-    ),
-    Feature(
-        name="time_in_range",
-        kind="float",
-        unit="% of readings 70-180 mg/dL",
-        description="Share of CGM readings between 70 and 180 mg/dL.",
-        group="cgm",
-        low=0,
-        high=100,
-        max_change=25,
-    ),
-    Feature(
-        name="glucose_cv",
-        kind="float",
-        unit="%",
-        description="Coefficient of variation of CGM glucose (glycaemic variability).",
-        group="cgm",
-        low=5,
-        high=70,
-        max_change=10,
-    ),
-    Feature(
-        name="hba1c",
-        kind="float",
-        unit="%",
-        description="Glycated haemoglobin: average glucose over about three months.",
-        group="clinical",
-        low=4,
-        high=15,
-        actionability="decrease_only",
-        max_change=1.5,
-    ),
-    Feature(
-        name="systolic_bp",
-        kind="float",
-        unit="mmHg",
-        description="Systolic blood pressure at the clinic visit.",
-        group="clinical",
-        low=80,
-        high=220,
-        max_change=20,
-    ),
-)
-
-RULES = (
-    SumRule(
-        parts=("sleep_deep_min", "sleep_rem_min", "sleep_light_min"),
-        total="sleep_total_min",
-        tolerance=1.0,
-        description="Deep, REM and light sleep are the stages of total sleep.",
-    ),
-    OrderRule(
-        left="resting_hr",
-        right="mean_hr",
-        description="The day's mean heart rate includes activity, so it cannot be below resting.",
-    ),
-)
-FEATURE_NAMES = tuple(f.name for f in FEATURES)
-LABELS = ("abnormal_glucose", "high_stress")
 
 
 class DemoFiles(BaseModel):
@@ -431,33 +225,6 @@ def generate_demo_cohort(n: int = 2000, seed: int = 0) -> pd.DataFrame:
         "high_stress": (person.stress + rng.normal(0, 0.5, n) > STRESS_THRESHOLD).astype(np.int64),
     }
     return pd.DataFrame(columns, columns=["person_id", *FEATURE_NAMES, *LABELS])
-
-
-def demo_spec(target: Literal["glucose", "stress"] = "glucose") -> FeatureSpec:
-    """The spec for one of the demo's two tasks; the desired class is always 0 (the healthy one)."""
-    if target not in ("glucose", "stress"):
-        raise SpecError(
-            f"unknown demo target {target!r}", "use 'glucose' (abnormal_glucose) or 'stress'"
-        )
-    if target == "glucose":
-        return FeatureSpec(
-            name="demo-glucose",
-            label="abnormal_glucose",
-            classes={0: "normal glycaemic control", 1: "abnormal glycaemic control"},
-            desired_class=0,
-            features=FEATURES,
-            rules=RULES,
-            other_columns=("high_stress",),
-        )
-    return FeatureSpec(
-        name="demo-stress",
-        label="high_stress",
-        classes={0: "low stress", 1: "high stress"},
-        desired_class=0,
-        features=tuple(f for f in FEATURES if f.name != "stress_score"),
-        rules=RULES,
-        other_columns=("stress_score", "abnormal_glucose"),
-    )
 
 
 def write_demo(out_dir: Path, n: int = 2000, seed: int = 0) -> DemoFiles:

@@ -36,8 +36,8 @@ from cf_agent.eval.table import MethodSummary, summarize_method
 from cf_agent.locks import exclusive
 from cf_agent.models.baselines import UnknownMethodError, load_baseline
 from cf_agent.models.classifier import ClassifierBundle, load_bundle, load_split
-from cf_agent.models.proposer import CFRequest, Proposal, Proposer
 from cf_agent.models.registry import is_model_string, split_method
+from cf_agent.proposers import CFRequest, Proposal, Proposer
 from cf_agent.study_dir import (
     JOURNAL_DIR,
     RUNS_DIR,

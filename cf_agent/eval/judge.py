@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from cf_agent.agent.records import changes
 from cf_agent.data.spec import FeatureSpec
 from cf_agent.models.classifier import ClassifierBundle
-from cf_agent.models.proposer import Proposal
+from cf_agent.proposers import Proposal
 from cf_agent.tools import metrics
 from cf_agent.tools.actionability import unusable_reasons
 from cf_agent.tools.classifier_check import rows_to_frame

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 
 from cf_agent.data.spec import Feature, FeatureSpec, OrderRule, SumRule
 from cf_agent.errors import CfAgentError
-from cf_agent.models.llm.base import ChatMessage
+from cf_agent.proposers import ChatMessage
 from cf_agent.tools.sensitivity import Probes
 
 BUILTIN_PROMPTS = ("zero_shot", "few_shot", "revise", "compact", "compact_revise")

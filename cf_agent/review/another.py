@@ -15,7 +15,7 @@ from cf_agent.agent.context import AgentContext
 from cf_agent.agent.graph import build_graph
 from cf_agent.agent.state import Candidate, CFState, initial_state
 from cf_agent.audit.store import AuditStore
-from cf_agent.models.proposer import Proposer
+from cf_agent.proposers import Proposer
 from cf_agent.review.history import CounterfactualRecord
 from cf_agent.review.materials import RunMaterials
 from cf_agent.tools.classifier_check import rows_to_frame

@@ -14,7 +14,7 @@ from cf_agent.data.cohort import load_cohort
 from cf_agent.data.spec import load_spec
 from cf_agent.models.baselines import load_baseline
 from cf_agent.models.classifier import load_bundle, training_rows
-from cf_agent.models.proposer import Proposer
+from cf_agent.proposers import Proposer
 
 
 class ProposerFactory(Protocol):

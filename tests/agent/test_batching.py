@@ -15,10 +15,10 @@ from world import World
 from cf_agent.agent.batching import BatchingProposer
 from cf_agent.agent.runner import RunOptions, run_agent
 from cf_agent.audit.store import AuditStore
-from cf_agent.models.llm.base import ChatMessage, Generation, Schemas
+from cf_agent.models.llm.base import Generation, Schemas
 from cf_agent.models.llm.proposer import LLMProposer
-from cf_agent.models.proposer import CFRequest, Proposal
 from cf_agent.prompts.render import load_prompt
+from cf_agent.proposers import CFRequest, ChatMessage, Proposal
 
 
 class EchoProposer:

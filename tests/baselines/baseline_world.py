@@ -24,7 +24,7 @@ from cf_agent.models.classifier import (
     save_bundle,
     train_classifier,
 )
-from cf_agent.models.proposer import CFRequest
+from cf_agent.proposers import CFRequest
 
 
 @dataclass(frozen=True)

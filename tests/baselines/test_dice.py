@@ -7,7 +7,7 @@ from baselines.baseline_world import SmallWorld, assert_well_formed, small_world
 
 from cf_agent.models.baselines import BASELINE_METHODS, load_baseline
 from cf_agent.models.baselines.dice import DiceProposer
-from cf_agent.models.proposer import Proposal
+from cf_agent.proposers import Proposal
 from cf_agent.tools.classifier_check import rows_to_frame
 
 

@@ -22,7 +22,7 @@ from cf_agent.data.spec import Feature, FeatureSpec
 from cf_agent.models.baselines import load_baseline
 from cf_agent.models.baselines.nice import NiceProposer
 from cf_agent.models.classifier import wrap_estimator
-from cf_agent.models.proposer import CFRequest
+from cf_agent.proposers import CFRequest
 
 SPEC = FeatureSpec(
     label="label",

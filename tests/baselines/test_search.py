@@ -13,7 +13,7 @@ import pytest
 from baselines.baseline_world import SmallWorld, assert_well_formed, small_world
 
 from cf_agent.models.baselines import load_baseline
-from cf_agent.models.proposer import CFRequest, Proposal
+from cf_agent.proposers import CFRequest, Proposal
 from cf_agent.tools.classifier_check import ClassifierCheck
 from cf_agent.tools.metrics import changed_features
 from cf_agent.tools.sensitivity import probe_moves

@@ -27,8 +27,8 @@ from cf_agent.eval import EvalOptions, evaluate
 from cf_agent.models.baselines import UnknownMethodError
 from cf_agent.models.classifier import load_split, save_bundle, wrap_estimator
 from cf_agent.models.llm.proposer import LLMProposer
-from cf_agent.models.proposer import CFRequest, Proposal
 from cf_agent.prompts.render import load_prompt
+from cf_agent.proposers import CFRequest, Proposal
 
 
 class FixedProposer:

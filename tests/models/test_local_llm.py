@@ -13,7 +13,6 @@ from peft import LoraConfig, get_peft_model
 from transformers import AutoModelForCausalLM
 
 from cf_agent.data.spec import Feature, FeatureSpec
-from cf_agent.models.llm.base import ChatMessage
 from cf_agent.models.llm.embedded import (
     GGUF_FILE,
     LocalModelError,
@@ -23,6 +22,7 @@ from cf_agent.models.llm.embedded import (
 )
 from cf_agent.models.llm.local import EMBEDDED_MODEL_STRING, TransformersBackend
 from cf_agent.models.llm.schema import counterfactual_json_schema
+from cf_agent.proposers import ChatMessage
 
 SYSTEM = "You suggest realistic health changes. Answer with one JSON object."
 

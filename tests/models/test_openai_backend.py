@@ -11,8 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from llm_server import MODEL_ALIAS, free_port, llama_server, require_llama_server, smollm2_gguf
 
-from cf_agent.models.llm.base import ChatMessage
 from cf_agent.models.llm.openai_compat import BackendError, OpenAIBackend
+from cf_agent.proposers import ChatMessage
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 

@@ -9,12 +9,11 @@ import pytest
 from transformers import AutoTokenizer
 from world import World
 
-from cf_agent.models.llm.base import ChatMessage
 from cf_agent.models.llm.embedded import embedded_model_dir
 from cf_agent.models.llm.proposer import render_request
-from cf_agent.models.proposer import CFRequest
 from cf_agent.models.registry import default_prompt
 from cf_agent.prompts.render import load_prompts
+from cf_agent.proposers import CFRequest, ChatMessage
 from cf_agent.tools.sensitivity import probe_moves
 
 

@@ -21,7 +21,7 @@ import tomli_w
 from cf_agent.data.demo import write_demo
 from cf_agent.eval import EvalOptions, evaluate
 from cf_agent.models.baselines import BASELINE_METHODS
-from cf_agent.models.proposer import CFRequest, Proposal
+from cf_agent.proposers import CFRequest, Proposal
 from cf_agent.services import train_and_save
 
 

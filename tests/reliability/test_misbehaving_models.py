@@ -25,8 +25,8 @@ from cf_agent.agent.runner import RunOptions, run_agent
 from cf_agent.audit.store import AuditStore
 from cf_agent.models.llm.openai_compat import OpenAIBackend
 from cf_agent.models.llm.proposer import LLMProposer
-from cf_agent.models.proposer import CFRequest, Proposal
 from cf_agent.prompts.render import load_prompt
+from cf_agent.proposers import CFRequest, Proposal
 
 RETRIES = 2
 

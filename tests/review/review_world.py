@@ -30,10 +30,10 @@ from cf_agent.data.cohort import load_cohort
 from cf_agent.data.demo import write_demo
 from cf_agent.data.spec import FeatureSpec, load_spec
 from cf_agent.models.classifier import save_bundle, wrap_estimator
-from cf_agent.models.llm.base import ChatMessage, Generation, Schemas
+from cf_agent.models.llm.base import Generation, Schemas
 from cf_agent.models.llm.proposer import LLMProposer
-from cf_agent.models.proposer import Proposer
 from cf_agent.prompts.render import load_prompt
+from cf_agent.proposers import ChatMessage, Proposer
 from cf_agent.review.materials import RunMaterials
 
 RUN_ID = "01JZ8Q4V9T0000TEST"

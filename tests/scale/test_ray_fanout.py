@@ -21,7 +21,7 @@ from cf_agent.data.demo import write_demo
 from cf_agent.data.spec import load_spec
 from cf_agent.errors import CfAgentError, OutputError
 from cf_agent.models.classifier import load_bundle
-from cf_agent.models.proposer import CFRequest, Proposal, Proposer
+from cf_agent.proposers import CFRequest, Proposal, Proposer
 from cf_agent.scale.proposers import BaselineFactory
 from cf_agent.scale.ray_fanout import PLAN_FILE, run_on_ray, work_dir_for
 from cf_agent.services import train_and_save

@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Input, Select, TabbedContent
 from tui_pilot import settle, text_of
 
 from cf_agent.audit.store import AuditEvent, AuditStore
-from cf_agent.models.proposer import CFRequest, Proposal, Proposer
+from cf_agent.proposers import CFRequest, Proposal, Proposer
 from cf_agent.review.materials import RunMaterials
 from cf_agent.tui.app import CfAgentApp
 from cf_agent.tui.screens.audit import AuditScreen

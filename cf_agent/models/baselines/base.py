@@ -27,7 +27,7 @@ from threadpoolctl import threadpool_limits
 from cf_agent.data.spec import FeatureSpec
 from cf_agent.errors import ModelFileError
 from cf_agent.models.classifier import ClassifierBundle
-from cf_agent.models.proposer import CFRequest, Proposal
+from cf_agent.proposers import CFRequest, Proposal
 
 
 class RowDeadlineError(Exception):

@@ -10,14 +10,10 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
-from typing_extensions import TypedDict
 
+from cf_agent.proposers import ChatMessage
 
-class ChatMessage(TypedDict):
-    """One chat turn, as in the OpenAI and transformers chat formats."""
-
-    role: str
-    content: str
+__all__ = ["ChatBackend", "ChatMessage", "Generation", "JsonSchema", "Schemas"]
 
 
 class Generation(BaseModel):

@@ -32,9 +32,10 @@ from transformers import (
 from transformers.utils import logging as hf_logging
 
 from cf_agent.models.adapter_files import verify_adapter
-from cf_agent.models.llm.base import ChatMessage, Generation, Schemas, schema_per_conversation
+from cf_agent.models.llm.base import Generation, Schemas, schema_per_conversation
 from cf_agent.models.llm.constrained import JsonSchemaConstraint
 from cf_agent.models.llm.embedded import LocalModelError, embedded_model_dir
+from cf_agent.proposers import ChatMessage
 
 EMBEDDED_MODEL_STRING = "embedded"
 EMBEDDED_BASE_MODEL_STRING = "embedded-base"

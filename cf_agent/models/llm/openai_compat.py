@@ -27,12 +27,12 @@ from pydantic import SecretStr
 
 from cf_agent.errors import CfAgentError
 from cf_agent.models.llm.base import (
-    ChatMessage,
     Generation,
     JsonSchema,
     Schemas,
     schema_per_conversation,
 )
+from cf_agent.proposers import ChatMessage
 
 logger = logging.getLogger(__name__)
 

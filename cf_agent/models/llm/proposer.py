@@ -6,10 +6,10 @@ from collections.abc import Sequence
 
 from cf_agent.data.spec import FeatureSpec
 from cf_agent.models.llm.answer import parse_answer
-from cf_agent.models.llm.base import ChatBackend, ChatMessage
+from cf_agent.models.llm.base import ChatBackend
 from cf_agent.models.llm.schema import counterfactual_json_schema
-from cf_agent.models.proposer import CFRequest, Proposal
 from cf_agent.prompts.render import PromptTemplate, prompt_values
+from cf_agent.proposers import CFRequest, ChatMessage, Proposal
 
 
 def render_request(

@@ -10,7 +10,7 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -19,6 +19,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -137,3 +138,20 @@ class _Bar:
         elapsed = time.monotonic() - self.started
         rate = f"{elapsed / done:.1f} s each" if done else ""
         self.bar.update(self.task, completed=done, total=total, rate=rate)
+
+
+@contextmanager
+def stage_bars(
+    console: Console, transient: bool = True
+) -> Iterator[Callable[[str, int, int, str], None]]:
+    """One bar per stage (a method, a study step), added at its first update; yields
+    `advance(stage, done, total, description)` (an empty description shows the stage)."""
+    with Progress(console=console, transient=transient) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def advance(stage: str, done: int, total: int, description: str = "") -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total, description=description or stage)
+
+        yield advance
