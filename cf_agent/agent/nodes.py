@@ -26,7 +26,13 @@ def propose_counterfactuals(state: CFState, runtime: Runtime[AgentContext]) -> d
     ctx = runtime.context
     wanted = state["k"] - len(state["accepted"])
     last = state["candidates"][-1] if state["candidates"] else None
-    probes = probe_moves(ctx.model, ctx.spec, state["query"], top=3 + wanted) if ctx.hints else None
+    # Revising: probe from the rejected change, so the model sees where further moves take it.
+    start = last["values"] if last else None
+    probes = (
+        probe_moves(ctx.model, ctx.spec, state["query"], top=3 + wanted, start=start)
+        if ctx.hints
+        else None
+    )
     request = CFRequest(
         query_id=state["query_id"],
         row=state["query"],

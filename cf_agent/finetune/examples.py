@@ -30,10 +30,9 @@ from cf_agent.errors import CfAgentError, DataError
 from cf_agent.finetune.answers import answer_text, emittable_cf
 from cf_agent.models.baselines import BASELINE_METHODS, load_baseline
 from cf_agent.models.classifier import ClassifierBundle
-from cf_agent.models.llm.base import ChatMessage
 from cf_agent.models.llm.proposer import render_request
-from cf_agent.models.proposer import CFRequest, Proposer
 from cf_agent.prompts.render import PromptTemplate
+from cf_agent.proposers import CFRequest, ChatMessage, Proposer
 from cf_agent.tools.metrics import changed_features, proximity_l2_range
 from cf_agent.tools.sensitivity import probe_moves
 from cf_agent.tools.verdict import Verdict
@@ -228,20 +227,68 @@ class PromptRenderer:
         self.revise = revise
         self.hints = hints
 
-    def request(self, query: Query) -> CFRequest:
-        """The CFRequest propose_counterfactuals builds for round one with k = 1."""
-        probes = probe_moves(self.bundle, self.spec, query.row, top=4) if self.hints else None
+    def request(
+        self,
+        query: Query,
+        previous: Mapping[str, Any] | None = None,
+        feedback: str = "",
+    ) -> CFRequest:
+        """The CFRequest propose_counterfactuals builds with k = 1: round one, or a revise round
+        after `previous` was rejected (its probes then go from `previous`)."""
+        probes = (
+            probe_moves(self.bundle, self.spec, query.row, top=4, start=previous)
+            if self.hints
+            else None
+        )
         return CFRequest(
             query_id=query.query_id,
             row=query.row,
             current_class=query.current_class,
             desired_class=self.spec.desired_class,
+            previous=dict(previous) if previous is not None else None,
+            feedback=feedback,
             probes=probes,
         )
 
     def render(self, request: CFRequest) -> list[ChatMessage]:
         """Exactly the agent's prompt (LLMProposer.render)."""
         return render_request(self.spec, self.initial, self.revise, request)[1]
+
+
+Teacher = Callable[[Mapping[str, Any], Mapping[str, Any]], dict[str, Any] | None]
+
+
+def revise_example(
+    spec: FeatureSpec,
+    renderer: PromptRenderer,
+    verifiers: Verifiers,
+    query: Query,
+    first: TrainingExample,
+    previous: Mapping[str, Any] | None,
+    feedback: str,
+    teacher: Teacher,
+    previous_label: str,
+) -> TrainingExample:
+    """A revise prompt after `previous` was rejected, answered by the teacher continued from
+    `previous` (the moves its probes show) when that passes every verifier, else by the
+    person's own target."""
+    answer, how = first.answer, "person's target"
+    if previous is not None and (found := teacher(query.row, previous)) is not None:
+        values = emittable_cf(spec, query.row, found)
+        if changed_features(spec, query.row, values) and Verifiers.all_passed(
+            verifiers.check(query.row, values)
+        ):
+            answer, how = answer_text(spec, query.row, values), "teacher from previous"
+    request = renderer.request(query, previous=previous, feedback=feedback)
+    return TrainingExample(
+        person_id=query.query_id,
+        split=first.split,
+        round="revise",
+        messages=renderer.render(request),
+        answer=answer,
+        previous=dict(previous) if previous is not None else None,
+        provenance={**first.provenance, "previous": previous_label, "answer": how},
+    )
 
 
 def revise_examples(
@@ -252,15 +299,15 @@ def revise_examples(
     queries: Sequence[Query],
     examples: Sequence[TrainingExample],
     model_label: str,
+    teacher: Teacher,
 ) -> list[TrainingExample]:
     """On-policy revise examples: the model's own rejected first proposals, the verifiers' real
-    feedback, and the person's verified target as the answer (one per person, same split)."""
+    feedback, and the teacher's answer from there (one per person, same split)."""
     firsts = {e.person_id: e for e in examples if e.round == "initial"}
     wanted = [q for q in queries if q.query_id in firsts]
     requests = [renderer.request(q) for q in wanted]
     out: list[TrainingExample] = []
-    for query, request, proposal in zip(wanted, requests, proposer.propose(requests), strict=True):
-        first = firsts[query.query_id]
+    for query, proposal in zip(wanted, proposer.propose(requests), strict=True):
         verdicts = verifiers.check(query.row, proposal.values) if proposal.values else []
         if proposal.values is not None and Verifiers.all_passed(verdicts):
             continue  # nothing to revise
@@ -269,16 +316,56 @@ def revise_examples(
             for line in [f"- {proposal.error}" if proposal.error else "", feedback_text(verdicts)]
             if line
         )
-        revise = request.model_copy(update={"previous": proposal.values, "feedback": feedback})
         out.append(
-            TrainingExample(
-                person_id=query.query_id,
-                split=first.split,
-                round="revise",
-                messages=renderer.render(revise),
-                answer=first.answer,
-                previous=proposal.values,
-                provenance={**first.provenance, "previous": f"{model_label} first proposal"},
+            revise_example(
+                spec,
+                renderer,
+                verifiers,
+                query,
+                firsts[query.query_id],
+                proposal.values,
+                feedback,
+                teacher,
+                f"{model_label} first proposal",
+            )
+        )
+    return out
+
+
+def probe_revise_examples(
+    spec: FeatureSpec,
+    renderer: PromptRenderer,
+    verifiers: Verifiers,
+    queries: Sequence[Query],
+    examples: Sequence[TrainingExample],
+    teacher: Teacher,
+) -> list[TrainingExample]:
+    """Revise examples after the first move a tuned model tends to propose: the best probe
+    alone, all the way. Where that is rejected, its real feedback and the teacher's answer from
+    there teach the model to continue its own change with the probes shown from it."""
+    firsts = {e.person_id: e for e in examples if e.round == "initial"}
+    out: list[TrainingExample] = []
+    for query in queries:
+        first = firsts.get(query.query_id)
+        probes = probe_moves(renderer.bundle, spec, query.row, top=1)
+        if first is None or not probes.moves:
+            continue
+        move = probes.moves[0]
+        previous = emittable_cf(spec, query.row, {**query.row, move.feature: move.to})
+        verdicts = verifiers.check(query.row, previous)
+        if Verifiers.all_passed(verdicts):
+            continue
+        out.append(
+            revise_example(
+                spec,
+                renderer,
+                verifiers,
+                query,
+                first,
+                previous,
+                feedback_text(verdicts),
+                teacher,
+                "best probe alone",
             )
         )
     return out

@@ -33,11 +33,13 @@ from cf_agent.finetune.examples import (
     build_examples,
     parse_sources,
     person_split,
+    probe_revise_examples,
     revise_examples,
     run_candidates,
 )
 from cf_agent.finetune.train import LoraSettings, TrainReport, train_lora
 from cf_agent.models.adapter_files import stamp_card
+from cf_agent.models.baselines.search import SearchProposer
 from cf_agent.models.classifier import load_bundle, load_split
 from cf_agent.models.llm.embedded import LocalModelError, embedded_model_dir
 from cf_agent.models.llm.local import TransformersBackend
@@ -50,6 +52,8 @@ CARD_FILE = "card.json"
 EXAMPLES_FILE = "examples.jsonl"
 COMPARE_JSON = "compare.json"
 COMPARE_MD = "compare.md"
+# Share of the people whose "best probe alone" change gets a revise example.
+PROBE_REVISE_SHARE = 0.5
 
 ProgressFn = Callable[[str, int, int, str], None]
 
@@ -255,6 +259,9 @@ def finetune(options: FinetuneOptions, progress: ProgressFn | None = None) -> Fi
     candidates = _candidates(options, sources, context, say)
     say("examples", 0, 1, f"{len(candidates)} candidate CFs")
     renderer = PromptRenderer(spec, bundle, initial, revise, hints=options.hints)
+    teacher = SearchProposer(
+        spec, bundle, margin=options.teacher_margin, grid=options.teacher_grid
+    ).search_from
     examples = build_examples(
         spec,
         cohort,
@@ -280,9 +287,21 @@ def finetune(options: FinetuneOptions, progress: ProgressFn | None = None) -> Fi
             revise,
         )
         examples.examples += revise_examples(
-            spec, proposer, renderer, verifiers, revisers, examples.examples, base_label
+            spec, proposer, renderer, verifiers, revisers, examples.examples, base_label, teacher
         )
         say("revise examples", 1, 1, "")
+    examples.examples += probe_revise_examples(
+        spec,
+        renderer,
+        verifiers,
+        [
+            q
+            for q in queries
+            if person_split(q.query_id, PROBE_REVISE_SHARE, options.seed + 2) == "val"
+        ],
+        examples.examples,
+        teacher,
+    )
     train, val = examples.of("train"), examples.of("val")
     measured = [
         q for q in queries if person_split(q.query_id, options.val_share, options.seed) == "val"

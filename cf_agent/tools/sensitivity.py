@@ -49,26 +49,32 @@ def probe_moves(
     spec: FeatureSpec,
     query: Mapping[str, Any],
     top: int = 5,
+    start: Mapping[str, Any] | None = None,
 ) -> Probes:
     """Up to `top` single-feature moves that raise p(desired), best first (by the full move).
 
-    The half-way value is the one `search`'s coarse shrink grid would try (projected the same
-    way), so a CF built from these values is one the search could also have written.
+    Moves go from `start` (the person's row by default; in a revise round, the rejected
+    proposal, so the model sees where each further move would take its own change) to the end
+    of the step the person is allowed, the moves `search` tries from the same point. The
+    half-way value is the one `search`'s coarse shrink grid would try (projected the same way),
+    so a CF built from these values is one the search could also have written.
     """
+    point = dict(query) if start is None else project(spec, query, start)
     probes: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
     for feature in spec.features:
         if not feature.is_numeric or feature.actionability == "immutable":
             continue
         span = feature.max_change or (float(feature.high or 0) - float(feature.low or 0)) / 4
-        now = float(query[feature.name])
+        now = float(point[feature.name])
         for sign in (1.0, -1.0):
-            full = project(spec, query, {**query, feature.name: now + sign * span})
-            if full[feature.name] == query[feature.name]:
+            target = float(query[feature.name]) + sign * span
+            full = project(spec, query, {**point, feature.name: target})
+            if full[feature.name] == point[feature.name]:
                 continue
             half_value = now + (float(full[feature.name]) - now) / 2
-            half = project(spec, query, {**query, feature.name: half_value})
+            half = project(spec, query, {**point, feature.name: half_value})
             probes.append((feature.name, half, full))
-    rows = [dict(query)] + [row for _, half, full in probes for row in (half, full)]
+    rows = [point] + [row for _, half, full in probes for row in (half, full)]
     frame = pd.DataFrame(rows)[spec.feature_names]
     column = int(np.flatnonzero(np.asarray(model.classes_) == spec.desired_class)[0])
     proba = model.predict_proba(frame)[:, column]
@@ -80,7 +86,7 @@ def probe_moves(
     moves = [
         Probe(
             feature=name,
-            now=float(query[name]),
+            now=float(point[name]),
             half=float(half[name]),
             to=float(full[name]),
             p_half=p_half,

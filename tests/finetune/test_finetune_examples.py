@@ -20,17 +20,17 @@ from cf_agent.finetune.examples import (
     build_examples,
     parse_sources,
     person_split,
+    probe_revise_examples,
     revise_examples,
     run_candidates,
 )
 from cf_agent.models.llm.proposer import LLMProposer
-from cf_agent.prompts.render import load_prompt
+from cf_agent.prompts.render import load_prompt, load_prompts
 
 
-def renderer(world: World) -> PromptRenderer:
-    return PromptRenderer(
-        world.spec, world.bundle, load_prompt("zero_shot"), load_prompt("revise"), hints=True
-    )
+def renderer(world: World, prompt: str = "zero_shot") -> PromptRenderer:
+    initial, revise = load_prompts(prompt)
+    return PromptRenderer(world.spec, world.bundle, initial, revise, hints=True)
 
 
 def walkers(world: World, n: int, most: int = 7000) -> list[Query]:
@@ -141,7 +141,14 @@ def test_prompts_are_the_agents_own_and_revise_examples_are_on_policy(world: Wor
     assert first.messages == proposer.render(request)[1]
 
     revise = revise_examples(
-        world.spec, proposer, renderer(world), world.verifiers, people, result.examples, "m0"
+        world.spec,
+        proposer,
+        renderer(world),
+        world.verifiers,
+        people,
+        result.examples,
+        "m0",
+        teacher=lambda row, start: None,  # the teacher finds nothing from there
     )
 
     [example] = revise  # the right first answer needs no revision
@@ -152,6 +159,7 @@ def test_prompts_are_the_agents_own_and_revise_examples_are_on_policy(world: Wor
     assert "classifier" in example.messages[1]["content"].lower()  # the verifiers' real reason
     assert example.answer == second.answer and example.split == second.split
     assert example.provenance["previous"] == "m0 first proposal"
+    assert example.provenance["answer"] == "person's target"
     record = example.record()
     assert "messages" not in record and len(record["prompt_sha256"]) == 64
 
@@ -200,3 +208,68 @@ def test_run_output_and_audit_log_sources(world: World, tmp_path: Path) -> None:
         parse_sources("dice-randomm")
     with pytest.raises(SourceError, match="does not exist"):
         parse_sources(f"run:{tmp_path / 'missing.jsonl'}")
+
+
+def test_revise_targets_continue_the_rejected_change_with_probes_from_it(world: World) -> None:
+    [person] = walkers(world, 1)
+    queries = plan_queries(world.cohort, world.bundle, None)
+    result = build_examples(
+        world.spec,
+        world.cohort,
+        queries,
+        [candidate(person, more_steps(person, 3000), "m")],
+        world.verifiers,
+        renderer(world, "compact"),
+        val_share=0.0,
+    )
+    timid = more_steps(person, 100)
+    backend = ScriptedBackend([json.dumps({"steps": timid["steps"], "rationale": "r"})])
+    proposer = LLMProposer(backend, world.spec, *load_prompts("compact"))
+    continued = more_steps(person, 2500)
+    [example] = revise_examples(
+        world.spec,
+        proposer,
+        renderer(world, "compact"),
+        world.verifiers,
+        [person],
+        result.examples,
+        "m0",
+        teacher=lambda row, start: {**start, "steps": continued["steps"]},
+    )
+    assert example.provenance["answer"] == "teacher from previous"
+    assert json.loads(example.answer)["steps"] == continued["steps"]  # not the person's target
+    prompt = example.messages[1]["content"]
+    # The probes go from the rejected change: its step count is where they start.
+    assert f"steps {timid['steps']}->" in prompt, prompt
+    request = renderer(world, "compact").request(person, previous=timid)
+    assert request.probes is not None
+    assert all(m.now == timid[m.feature] for m in request.probes.moves)
+
+
+def test_probe_revise_examples_start_from_the_best_probe_alone(world: World) -> None:
+    people = walkers(world, 3)
+    queries = plan_queries(world.cohort, world.bundle, None)
+    result = build_examples(
+        world.spec,
+        world.cohort,
+        queries,
+        [candidate(p, more_steps(p, 3000), "m") for p in people],
+        world.verifiers,
+        renderer(world, "compact"),
+        val_share=0.0,
+    )
+    examples = probe_revise_examples(
+        world.spec,
+        renderer(world, "compact"),
+        world.verifiers,
+        people,
+        result.examples,
+        teacher=lambda row, start: None,
+    )
+    for example in examples:
+        assert example.round == "revise" and example.provenance["previous"] == "best probe alone"
+        assert example.previous is not None
+        query = next(p for p in people if p.query_id == example.person_id)
+        changed = [n for n in world.spec.feature_names if example.previous[n] != query.row[n]]
+        assert len(changed) == 1  # one feature moved: the best probe
+        assert not world.verifiers.all_passed(world.verifiers.check(query.row, example.previous))

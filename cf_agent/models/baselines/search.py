@@ -12,7 +12,10 @@ CF is searched without the first feature each earlier one changed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
+
+import numpy as np
 
 from cf_agent.data.spec import FeatureSpec
 from cf_agent.models.baselines.base import BaselineProposer
@@ -43,6 +46,17 @@ class SearchProposer(BaselineProposer):
         self.grid = grid
         self.check_ = ClassifierCheck(self.model, spec, margin=margin)
 
+    def search_from(
+        self, row: Mapping[str, Any], start: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        """The search continued from `start` (e.g. a rejected proposal): the fine-tuning
+        teacher's answer to a revise prompt, whose probes go from that same point."""
+        return complete_greedily(self.spec, self.check_, row, start, grid=self._grid)
+
+    @property
+    def _grid(self) -> np.ndarray:
+        return HALF_GRID if self.grid == "half" else SHRINK
+
     def _search(self, row: dict[str, Any], count: int, seed: int) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
         excluded: set[str] = set()
@@ -53,7 +67,7 @@ class SearchProposer(BaselineProposer):
                 row,
                 row,
                 exclude=excluded,
-                grid=HALF_GRID if self.grid == "half" else SHRINK,
+                grid=self._grid,
             )
             if point is None:
                 break
