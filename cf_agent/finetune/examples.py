@@ -34,6 +34,7 @@ from cf_agent.models.llm.proposer import render_request
 from cf_agent.prompts.render import PromptTemplate
 from cf_agent.proposers import CFRequest, ChatMessage, Proposer
 from cf_agent.tools.metrics import changed_features, proximity_l2_range
+from cf_agent.tools.projection import project
 from cf_agent.tools.sensitivity import probe_moves
 from cf_agent.tools.verdict import Verdict
 from cf_agent.tools.verifiers import Verifiers
@@ -255,7 +256,8 @@ class PromptRenderer:
         return render_request(self.spec, self.initial, self.revise, request)[1]
 
 
-Teacher = Callable[[Mapping[str, Any], Mapping[str, Any]], dict[str, Any] | None]
+# (person's row, rejected change, features it must not move) -> the continued CF, or None.
+Teacher = Callable[[Mapping[str, Any], Mapping[str, Any], set[str]], dict[str, Any] | None]
 
 
 def revise_example(
@@ -270,16 +272,21 @@ def revise_example(
     previous_label: str,
 ) -> TrainingExample:
     """A revise prompt after `previous` was rejected, answered by the teacher continued from
-    `previous` (the moves its probes show) when that passes every verifier, else by the
-    person's own target."""
+    `previous` with only the features the prompt shows (its changes and its probes) when that
+    passes every verifier, else by the person's own target."""
+    request = renderer.request(query, previous=previous, feedback=feedback)
     answer, how = first.answer, "person's target"
-    if previous is not None and (found := teacher(query.row, previous)) is not None:
-        values = emittable_cf(spec, query.row, found)
-        if changed_features(spec, query.row, values) and Verifiers.all_passed(
-            verifiers.check(query.row, values)
+    if previous is not None:
+        shown = set(changed_features(spec, query.row, previous))
+        shown |= {m.feature for m in request.probes.moves} if request.probes else set()
+        found = teacher(query.row, previous, set(spec.feature_names) - shown)
+        values = emittable_cf(spec, query.row, found) if found is not None else None
+        if (
+            values is not None
+            and changed_features(spec, query.row, values)
+            and Verifiers.all_passed(verifiers.check(query.row, values))
         ):
             answer, how = answer_text(spec, query.row, values), "teacher from previous"
-    request = renderer.request(query, previous=previous, feedback=feedback)
     return TrainingExample(
         person_id=query.query_id,
         split=first.split,
@@ -351,7 +358,8 @@ def probe_revise_examples(
         if first is None or not probes.moves:
             continue
         move = probes.moves[0]
-        previous = emittable_cf(spec, query.row, {**query.row, move.feature: move.to})
+        moved = project(spec, query.row, {**query.row, move.feature: move.to})
+        previous = emittable_cf(spec, query.row, moved)
         verdicts = verifiers.check(query.row, previous)
         if Verifiers.all_passed(verdicts):
             continue

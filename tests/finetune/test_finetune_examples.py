@@ -148,7 +148,7 @@ def test_prompts_are_the_agents_own_and_revise_examples_are_on_policy(world: Wor
         people,
         result.examples,
         "m0",
-        teacher=lambda row, start: None,  # the teacher finds nothing from there
+        teacher=lambda row, start, exclude: None,  # the teacher finds nothing from there
     )
 
     [example] = revise  # the right first answer needs no revision
@@ -234,7 +234,7 @@ def test_revise_targets_continue_the_rejected_change_with_probes_from_it(world: 
         [person],
         result.examples,
         "m0",
-        teacher=lambda row, start: {**start, "steps": continued["steps"]},
+        teacher=lambda row, start, exclude: {**start, "steps": continued["steps"]},
     )
     assert example.provenance["answer"] == "teacher from previous"
     assert json.loads(example.answer)["steps"] == continued["steps"]  # not the person's target
@@ -264,7 +264,7 @@ def test_probe_revise_examples_start_from_the_best_probe_alone(world: World) -> 
         world.verifiers,
         people,
         result.examples,
-        teacher=lambda row, start: None,
+        teacher=lambda row, start, exclude: None,
     )
     for example in examples:
         assert example.round == "revise" and example.provenance["previous"] == "best probe alone"

@@ -47,11 +47,17 @@ class SearchProposer(BaselineProposer):
         self.check_ = ClassifierCheck(self.model, spec, margin=margin)
 
     def search_from(
-        self, row: Mapping[str, Any], start: Mapping[str, Any]
+        self,
+        row: Mapping[str, Any],
+        start: Mapping[str, Any],
+        exclude: frozenset[str] | set[str] = frozenset(),
     ) -> dict[str, Any] | None:
-        """The search continued from `start` (e.g. a rejected proposal): the fine-tuning
-        teacher's answer to a revise prompt, whose probes go from that same point."""
-        return complete_greedily(self.spec, self.check_, row, start, grid=self._grid)
+        """The search continued from `start` (e.g. a rejected proposal), never moving a feature
+        in `exclude`: the fine-tuning teacher's answer to a revise prompt, whose probes go from
+        that same point."""
+        return complete_greedily(
+            self.spec, self.check_, row, start, exclude=exclude, grid=self._grid
+        )
 
     @property
     def _grid(self) -> np.ndarray:
