@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1] / "cf_agent"
 # Lowest first. A module belongs to the layer of the longest name that is it or its package;
 # "cf_agent" itself (the lazy facade of the package root) matches only exactly.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("cf_agent.errors", "cf_agent.fileio", "cf_agent.locks")),
+    ("base", ("cf_agent.errors", "cf_agent.fileio", "cf_agent.lazy", "cf_agent.locks")),
     ("audit", ("cf_agent.audit",)),
     ("data", ("cf_agent.data",)),
     ("classifier", ("cf_agent.models.classifier",)),

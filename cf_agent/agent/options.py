@@ -4,11 +4,40 @@ takes them as keyword arguments, and both are validated here, with the same limi
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 # The settings that change what a run returns: a rerun may resume only if they are unchanged.
 RESULT_SHAPING = frozenset({"model", "k", "max_rounds", "refine", "hints", "n", "margin"})
+
+# The LLM settings other commands (eval, augment) share with a run, declared once each.
+Prompt = Annotated[
+    str | None,
+    Field(description="compact | zero_shot | few_shot | path to .toml (default: per model)"),
+]
+RevisePrompt = Annotated[
+    str | None, Field(description="Template for revisions (default: the prompt's own).")
+]
+MaxRounds = Annotated[int, Field(ge=1, le=20, description="LLM rounds before giving up.")]
+Margin = Annotated[
+    float, Field(ge=0.0, lt=1.0, description="Required probability margin, in [0, 1).")
+]
+BaseUrl = Annotated[str | None, Field(description="OpenAI-compatible base URL.")]
+ApiKey = Annotated[
+    SecretStr | None,
+    Field(
+        description="API key (better: OPENAI_API_KEY).",
+        json_schema_extra={"envvar": "CF_AGENT_API_KEY"},
+    ),
+]
+BatchSize = Annotated[int, Field(ge=1, description="Local generation batch size.")]
+Concurrency = Annotated[int, Field(ge=1, description="Parallel requests to openai: endpoints.")]
+# A study's own command line, quoted in its report; the CLI fills it in (not a flag).
+CommandLine = Annotated[
+    str,
+    Field(description="The command line, quoted in the report.", json_schema_extra={"cli": "argv"}),
+]
 
 
 class RunSettings(BaseModel):
@@ -19,15 +48,10 @@ class RunSettings(BaseModel):
     model: str = Field(
         default="embedded", description="embedded | hf:<id>[@adapter] | openai:<model>"
     )
-    prompt: str | None = Field(
-        default=None,
-        description="compact | zero_shot | few_shot | path to .toml (default: per model)",
-    )
-    revise_prompt: str | None = Field(
-        default=None, description="Template for revisions (default: the prompt's own)."
-    )
+    prompt: Prompt = None
+    revise_prompt: RevisePrompt = None
     k: int = Field(default=1, ge=1, le=20, description="Diverse CFs wanted per person.")
-    max_rounds: int = Field(default=4, ge=1, le=20, description="LLM rounds before giving up.")
+    max_rounds: MaxRounds = 4
     refine: bool = Field(
         default=True,
         description="After the LLM rounds, let the search finish the LLM's proposals (CFs "
@@ -37,17 +61,11 @@ class RunSettings(BaseModel):
         default=True, description="Tell the LLM which allowed moves raise p(desired) most."
     )
     n: int | None = Field(default=None, ge=1, description="At most this many people.")
-    margin: float = Field(
-        default=0.0, ge=0.0, lt=1.0, description="Required probability margin, in [0, 1)."
-    )
-    base_url: str | None = Field(default=None, description="OpenAI-compatible base URL.")
-    api_key: SecretStr | None = Field(
-        default=None,
-        description="API key (better: OPENAI_API_KEY).",
-        json_schema_extra={"envvar": "CF_AGENT_API_KEY"},
-    )
-    batch_size: int = Field(default=8, ge=1, description="Local generation batch size.")
-    concurrency: int = Field(default=4, ge=1, description="Parallel requests to openai: endpoints.")
+    margin: Margin = 0.0
+    base_url: BaseUrl = None
+    api_key: ApiKey = None
+    batch_size: BatchSize = 8
+    concurrency: Concurrency = 4
 
 
 class RunJob(RunSettings):

@@ -16,7 +16,7 @@ and the interpolated rows are mapped back to raw units; int features are rounded
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,6 +25,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
+from cf_agent.augment.options import Resampler
 from cf_agent.data.spec import FeatureSpec
 from cf_agent.models.classifier import ModelKind, build_pipeline
 
@@ -33,7 +34,6 @@ ARM_FULL = "full"
 CF_ARM_PREFIX = "cf:"
 MAX_SMOTE_NEIGHBOURS = 5
 
-Resampler = Literal["smote", "adasyn", "borderline-smote", "oversample"]
 RESAMPLERS: tuple[Resampler, ...] = ("smote", "adasyn", "borderline-smote", "oversample")
 
 

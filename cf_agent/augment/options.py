@@ -1,4 +1,6 @@
-"""What `cf-agent augment` takes and returns."""
+"""What `cf-agent augment` takes and returns, declared once: the command's flags, help texts,
+defaults and limits come from AugmentOptions (cf_agent/cli/options.py). A light module (pydantic
+only), so the command line reads it without loading the study."""
 
 from __future__ import annotations
 
@@ -6,23 +8,31 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, field_validator
 
-from cf_agent.augment.arms import (
-    Resampler,
+from cf_agent.agent.options import (
+    ApiKey,
+    BaseUrl,
+    BatchSize,
+    CommandLine,
+    Concurrency,
+    Prompt,
+    RevisePrompt,
 )
-from cf_agent.augment.report import StudyFiles
-from cf_agent.augment.scenarios import (
-    scenario_name,
-)
-from cf_agent.augment.sources import SourceOrder
-from cf_agent.models.classifier import ModelKind
+from cf_agent.models.classifier.kinds import ModelKind
 
 BALANCE = "balance"
 ALL_KINDS: tuple[ModelKind, ...] = ("gbm", "logreg", "rf", "mlp")
 
 ProgressFn = Callable[[str, int, int], None]
 RowCount = int | Literal["balance"]
+Resampler = Literal["smote", "adasyn", "borderline-smote", "oversample"]
+SourceOrder = Literal["boundary", "spread", "diverse"]
+
+
+def scenario_name(keep: float) -> str:
+    """'keep25' for 0.25, 'keep12.5' for 0.125."""
+    return f"keep{keep * 100:g}"
 
 
 def _split_list(value: Any) -> Any:
@@ -49,16 +59,18 @@ class AugmentOptions(BaseModel):
     study to resume. The defaults are the best setting measured on the demo cohort
     (docs/augmentation.md)."""
 
-    data: Path
-    spec: Path
+    data: Path = Field(description="CSV or Parquet file.")
+    spec: Path = Field(description="Feature spec (.toml).")
     out: Path = Field(description="Directory for the report, CSVs, figure, journals and runs.")
     classifier: Path | None = Field(
         default=None, description="Bundle whose saved split to reuse; else a fresh split."
     )
-    test_size: float = Field(default=0.25, gt=0, lt=1, description="Fresh split only.")
-    split_seed: int = Field(default=0, ge=0, description="Fresh split only.")
+    test_size: float = Field(default=0.25, gt=0, lt=1, description="Fresh split: share held out.")
+    split_seed: int = Field(default=0, ge=0, description="Fresh split: random seed.")
     classifier_kinds: tuple[ModelKind, ...] = Field(
-        default=ALL_KINDS, min_length=1, description="Classifier kinds, each scored separately."
+        default=ALL_KINDS,
+        min_length=1,
+        description="Classifier kinds, each scored separately: gbm, logreg, rf, mlp.",
     )
     teacher_kind: ModelKind = Field(
         default="gbm",
@@ -66,14 +78,16 @@ class AugmentOptions(BaseModel):
         "the same CF rows then serve every classifier kind, as SMOTE's rows do.",
     )
     keep: tuple[float, ...] = Field(
-        default=(0.5, 0.25, 0.1), min_length=1, description="Minority shares kept."
+        default=(0.5, 0.25, 0.1), min_length=1, description="Minority shares kept, each in (0, 1)."
     )
     seeds: int = Field(default=5, ge=1, description="Seeds 0..seeds-1 per scenario.")
     methods: tuple[str, ...] = Field(
-        default=("search",), description="CF methods (baselines, LLM model strings)."
+        default=("search",), description="CF methods: baselines and LLM model strings."
     )
     resamplers: tuple[Resampler, ...] = Field(
-        default=("smote",), description="imbalanced-learn arms beside the CFs."
+        default=("smote",),
+        description="imbalanced-learn arms beside the CFs: smote, adasyn, borderline-smote, "
+        "oversample.",
     )
     rows: tuple[RowCount, ...] = Field(
         default=(25, 100),
@@ -93,15 +107,20 @@ class AugmentOptions(BaseModel):
     )
     max_rounds: int = Field(default=1, ge=1, le=20, description="LLM rounds before refinement.")
     require_plausible: bool = Field(default=True, description="Use only plausible CFs.")
-    time_limit_s: float = Field(default=10.0, gt=0, description="Per row, per baseline.")
-    prompt: str | None = Field(default=None, description="LLMs: None is each model's default.")
-    revise_prompt: str | None = Field(default=None, description="LLMs: None is the prompt's own.")
-    base_url: str | None = None
-    api_key: SecretStr | None = None
-    batch_size: int = Field(default=8, ge=1)
-    concurrency: int = Field(default=4, ge=1)
-    overwrite: bool = False
-    command: str = Field(default="", description="The command line, quoted in the report.")
+    time_limit_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds a baseline may search per row.",
+        json_schema_extra={"flag": "--time-limit"},
+    )
+    prompt: Prompt = None
+    revise_prompt: RevisePrompt = None
+    base_url: BaseUrl = None
+    api_key: ApiKey = None
+    batch_size: BatchSize = 8
+    concurrency: Concurrency = 4
+    overwrite: bool = Field(default=False, description="Discard an earlier study in --out.")
+    command: CommandLine = ""
 
     _split_keep = field_validator("keep", mode="before")(_split_list)
     _split_methods = field_validator("methods", mode="before")(_split_list)
@@ -132,6 +151,16 @@ class AugmentOptions(BaseModel):
     @classmethod
     def _unique(cls, values: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(dict.fromkeys(values))
+
+
+class StudyFiles(BaseModel):
+    """Where the study's outputs are."""
+
+    markdown: Path
+    results_csv: Path
+    summary_csv: Path
+    generated_csv: Path
+    figure: Path
 
 
 class AugmentOutcome(BaseModel):

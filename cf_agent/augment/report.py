@@ -16,25 +16,15 @@ import numpy as np
 import pandas as pd
 from matplotlib import colormaps
 from matplotlib.figure import Figure
-from pydantic import BaseModel
 
 from cf_agent.agent.state import is_llm_source
 from cf_agent.augment.arms import ARM_FULL, ARM_SCARCE
 from cf_agent.augment.generate import GeneratedRow
+from cf_agent.augment.options import StudyFiles
 from cf_agent.eval.report import TextTable
 from cf_agent.fileio import atomic_path, write_text_atomic
 
 FIGURE_NAME = "f1_by_rows_added.png"
-
-
-class StudyFiles(BaseModel):
-    """Where the study's outputs are."""
-
-    markdown: Path
-    results_csv: Path
-    summary_csv: Path
-    generated_csv: Path
-    figure: Path
 
 
 def _pct(value: float) -> str:

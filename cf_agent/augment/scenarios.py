@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from cf_agent.augment.options import scenario_name
 from cf_agent.data.cohort import Cohort
 from cf_agent.errors import DataError
 from cf_agent.models.classifier import SPLIT_COLUMN, split_positions
@@ -34,11 +35,6 @@ class Scenario:
     def name(self) -> str:
         """'keep25' for keep = 0.25: a stable key for journals and file names."""
         return scenario_name(self.keep)
-
-
-def scenario_name(keep: float) -> str:
-    """'keep25' for 0.25, 'keep12.5' for 0.125."""
-    return f"keep{keep * 100:g}"
 
 
 def stratified_split(cohort: Cohort, test_size: float, seed: int) -> pd.DataFrame:

@@ -15,16 +15,14 @@ row it already calls minority has no CF to find), and only scarce training rows,
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from cf_agent.augment.options import SourceOrder
 from cf_agent.data.spec import FeatureSpec
 from cf_agent.models.classifier import ClassifierBundle
 
-SourceOrder = Literal["boundary", "spread", "diverse"]
 SOURCE_ORDERS: tuple[SourceOrder, ...] = ("boundary", "spread", "diverse")
 
 

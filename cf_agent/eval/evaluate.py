@@ -18,10 +18,10 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pandas as pd
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field
 from threadpoolctl import threadpool_limits
 
 from cf_agent.agent.journal import ResultJournal
@@ -31,6 +31,7 @@ from cf_agent.data.spec import FeatureSpec, load_spec
 from cf_agent.errors import DataError, OutputError
 from cf_agent.eval.interventions import InterventionSummary, summarize_interventions
 from cf_agent.eval.judge import CFJudge, QueryResult, SlotResult
+from cf_agent.eval.options import EvalOptions
 from cf_agent.eval.report import ReportFiles, ReportInfo, write_report
 from cf_agent.eval.table import MethodSummary, summarize_method
 from cf_agent.locks import exclusive
@@ -49,33 +50,6 @@ from cf_agent.study_dir import (
 META_FILE = "eval.json"
 
 ProgressFn = Callable[[str, int, int], None]
-
-
-class EvalOptions(BaseModel):
-    """Everything `cf-agent eval` takes; all but methods and overwrite decide what may resume."""
-
-    data: Path
-    spec: Path
-    model_dir: Path
-    out: Path = Field(description="Directory for the report, CSVs, figures and journals.")
-    methods: tuple[str, ...] = Field(min_length=1)
-    n: int | None = Field(default=100, ge=1)
-    k: int = Field(default=1, ge=1, le=20)
-    margin: float = Field(default=0.0, ge=0.0, lt=1.0)
-    seed: int = Field(default=0, ge=0)
-    time_limit_s: float = Field(default=30.0, gt=0, description="Per person, per baseline.")
-    cfnow_seconds: float = Field(default=3.0, gt=0, description="CFNOW's fine-tuning budget.")
-    nice_optimization: Literal["sparsity", "proximity"] = "sparsity"
-    prompt: str | None = Field(default=None, description="None: each model's default prompt.")
-    revise_prompt: str | None = Field(default=None, description="None: the prompt's own.")
-    max_rounds: int = Field(default=4, ge=1, le=20)
-    hints: bool = True
-    base_url: str | None = None
-    api_key: SecretStr | None = None
-    batch_size: int = Field(default=8, ge=1)
-    concurrency: int = Field(default=4, ge=1)
-    overwrite: bool = False
-    command: str = Field(default="", description="The command line, quoted in the report.")
 
 
 class EvalOutcome(BaseModel):

@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -37,6 +37,7 @@ from cf_agent.finetune.examples import (
     revise_examples,
     run_candidates,
 )
+from cf_agent.finetune.options import FinetuneOptions
 from cf_agent.finetune.train import LoraSettings, TrainReport, train_lora
 from cf_agent.models.adapter_files import stamp_card
 from cf_agent.models.baselines.search import SearchProposer
@@ -56,48 +57,6 @@ COMPARE_MD = "compare.md"
 PROBE_REVISE_SHARE = 0.5
 
 ProgressFn = Callable[[str, int, int, str], None]
-
-
-class FinetuneOptions(BaseModel):
-    """Everything `cf-agent finetune` takes."""
-
-    data: Path
-    spec: Path
-    model_dir: Path
-    out: Path = Field(description="Adapter directory to write.")
-    base: str = Field(default="embedded", description="embedded or hf:<id|path>.")
-    sources: str = Field(
-        default="search", description="Where targets come from: the search teacher by default."
-    )
-    people: int | None = Field(default=800, ge=1, description="First N queries to learn from.")
-    val_share: float = Field(default=0.05, gt=0.0, lt=1.0)
-    revise_share: float = Field(
-        default=0.25,
-        ge=0.0,
-        le=1.0,
-        description="Share of training people whose own rejected first proposal (from the base "
-        "model) becomes an on-policy revise example.",
-    )
-    teacher_margin: float = Field(
-        default=0.1, ge=0.0, lt=1.0, description="search teacher: lead of the desired class."
-    )
-    teacher_grid: Literal["fine", "half"] = Field(
-        default="half", description="search teacher: shrink to tenths or to half/whole steps."
-    )
-    eval_people: int = Field(
-        default=40, ge=1, description="Held-out people whose first-proposal validity is tracked."
-    )
-    time_limit_s: float = Field(default=10.0, gt=0, description="Per person, per baseline.")
-    prompt: str = "compact"
-    revise_prompt: str | None = None
-    hints: bool = True
-    lora: LoraSettings = Field(default_factory=LoraSettings)
-    compare_n: int = Field(default=20, ge=0, description="Held-out people compared; 0: skip.")
-    compare_rounds: int = Field(default=2, ge=1)
-    device: str | None = None
-    seed: int = 0
-    overwrite: bool = False
-    command: str = ""
 
 
 class AdapterCard(BaseModel):

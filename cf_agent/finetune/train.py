@@ -20,7 +20,7 @@ import shutil
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from pydantic import BaseModel, Field
@@ -34,44 +34,13 @@ from transformers import (
 
 from cf_agent.errors import CfAgentError
 from cf_agent.finetune.examples import TrainingExample
+from cf_agent.finetune.options import LoraSettings
 from cf_agent.models.llm.embedded import LocalModelError
 
 IGNORE_INDEX = -100
-DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 StepFn = Callable[[int, int, float], None]
 ValidityFn = Callable[[Path], float]
-
-
-class LoraSettings(BaseModel):
-    """Training settings, recorded in the adapter card."""
-
-    rank: int = Field(default=16, ge=1, description="LoRA rank r.")
-    alpha: int = Field(default=32, ge=1, description="LoRA alpha (scale = alpha / r).")
-    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
-    target_modules: tuple[str, ...] = Field(default=DEFAULT_TARGETS)
-    top_layers: int | None = Field(
-        default=None, ge=1, description="LoRA on the last N layers only (None: all layers)."
-    )
-    epochs: float = Field(default=2.0, gt=0)
-    learning_rate: float = Field(default=5e-4, gt=0, description="Peak of the cosine schedule.")
-    batch_size: int = Field(default=8, ge=1)
-    max_steps: int | None = Field(default=None, ge=1, description="Stop after this many steps.")
-    warmup_share: float = Field(default=0.05, ge=0.0, lt=1.0)
-    max_length: int = Field(default=1024, ge=64, description="Longer examples are left out.")
-    eval_every: int = Field(
-        default=25, ge=1, description="Steps between held-out validity measurements."
-    )
-    patience: int = Field(
-        default=3, ge=1, description="Stop after this many measurements without improvement."
-    )
-    seed: int = 0
-    quantization: Literal["auto", "none", "4bit"] = Field(
-        default="auto", description="4bit: QLoRA (CUDA + bitsandbytes); auto: 4bit when possible."
-    )
-    gradient_checkpointing: bool | None = Field(
-        default=None, description="None: on for CUDA, off for CPU."
-    )
 
 
 class TrainReport(BaseModel):

@@ -31,11 +31,11 @@ def test_augment_command_writes_the_study_and_refuses_bad_options(tmp_path: Path
     assert (tmp_path / "study" / "figures" / "f1_by_rows_added.png").is_file()
 
     bad_keep = cli(*common, "--keep", "0.5,1.5", "--methods", "")
-    assert bad_keep.returncode == 1
+    assert bad_keep.returncode == 2 and "--keep" in bad_keep.stderr
     assert "keep fractions must lie between 0 and 1" in bad_keep.stderr
 
     bad_rows = cli(*common, "--rows", "0", "--methods", "")
-    assert bad_rows.returncode == 1 and "--rows" in bad_rows.stderr
+    assert bad_rows.returncode == 2 and "--rows" in bad_rows.stderr
 
     unknown = cli(*common, "--methods", "magic", "--overwrite")
     assert unknown.returncode == 10

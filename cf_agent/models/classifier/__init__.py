@@ -9,24 +9,11 @@ Modules: bundle (ClassifierBundle, its metadata, wrap_estimator), train (pipelin
 metrics), files (save and load a bundle, its split, the training rows).
 """
 
-from cf_agent.models.classifier.bundle import (
-    SPLIT_COLUMN,
-    ClassifierBundle,
-    ClassifierMetadata,
-    ModelKind,
-    SplitInfo,
-    TrainResult,
-    library_versions,
-    wrap_estimator,
-)
-from cf_agent.models.classifier.files import (
-    BundleVersionWarning,
-    load_bundle,
-    load_split,
-    save_bundle,
-    training_rows,
-)
-from cf_agent.models.classifier.train import build_pipeline, split_positions, train_classifier
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from cf_agent.lazy import lazy_exports
 
 __all__ = [
     "SPLIT_COLUMN",
@@ -46,3 +33,44 @@ __all__ = [
     "training_rows",
     "wrap_estimator",
 ]
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "SPLIT_COLUMN": "cf_agent.models.classifier.bundle",
+        "ClassifierBundle": "cf_agent.models.classifier.bundle",
+        "ClassifierMetadata": "cf_agent.models.classifier.bundle",
+        "ModelKind": "cf_agent.models.classifier.kinds",
+        "SplitInfo": "cf_agent.models.classifier.bundle",
+        "TrainResult": "cf_agent.models.classifier.bundle",
+        "library_versions": "cf_agent.models.classifier.bundle",
+        "wrap_estimator": "cf_agent.models.classifier.bundle",
+        "BundleVersionWarning": "cf_agent.models.classifier.files",
+        "load_bundle": "cf_agent.models.classifier.files",
+        "load_split": "cf_agent.models.classifier.files",
+        "save_bundle": "cf_agent.models.classifier.files",
+        "training_rows": "cf_agent.models.classifier.files",
+        "build_pipeline": "cf_agent.models.classifier.train",
+        "split_positions": "cf_agent.models.classifier.train",
+        "train_classifier": "cf_agent.models.classifier.train",
+    },
+)
+
+if TYPE_CHECKING:
+    from cf_agent.models.classifier.bundle import (
+        SPLIT_COLUMN,
+        ClassifierBundle,
+        ClassifierMetadata,
+        SplitInfo,
+        TrainResult,
+        library_versions,
+        wrap_estimator,
+    )
+    from cf_agent.models.classifier.files import (
+        BundleVersionWarning,
+        load_bundle,
+        load_split,
+        save_bundle,
+        training_rows,
+    )
+    from cf_agent.models.classifier.kinds import ModelKind
+    from cf_agent.models.classifier.train import build_pipeline, split_positions, train_classifier

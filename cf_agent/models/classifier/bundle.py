@@ -14,14 +14,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cf_agent.data.spec import FeatureSpec
 from cf_agent.errors import DataError, ModelFileError
+from cf_agent.models.classifier.kinds import ModelKind
 
 BUNDLE_SCHEMA_VERSION = 1
 MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
 SPLIT_FILE = "split.csv"
 SPLIT_COLUMN = "split"
-
-ModelKind = Literal["gbm", "logreg", "rf", "mlp"]
 
 
 class SplitInfo(BaseModel):
