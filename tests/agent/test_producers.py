@@ -14,7 +14,8 @@ from world import STEP_THRESHOLD, World
 from cf_agent.agent.runner import RunOptions, plan_queries, run_agent
 from cf_agent.agent.state import CFSource, is_llm_source
 from cf_agent.models.llm.proposer import LLMProposer
-from cf_agent.prompts.render import load_prompt
+from cf_agent.prompts.render import hint_lines, load_prompt
+from cf_agent.tools.sensitivity import probe_moves
 
 
 def _steps_to(target: int) -> str:
@@ -90,3 +91,33 @@ def _run(
     outcome = run_agent(options, proposer=proposer)
     records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     return outcome, records
+
+
+def test_revise_round_probes_go_from_the_rejected_proposal(
+    world: World, model_dir: Path, tmp_path: Path
+) -> None:
+    """The model continues its own change: round two's probes start where round one stopped."""
+    [person] = plan_queries(world.cohort, world.bundle, 1)
+    timid = {**person.row, "steps": person.row["steps"] + 1000}
+    out = tmp_path / "results.jsonl"
+    options = RunOptions(
+        data=world.data,
+        spec=world.spec_path,
+        model_dir=model_dir,
+        out=out,
+        n=1,
+        model="scripted",
+        max_rounds=2,
+        refine=False,
+    )
+    backend = ScriptedBackend([_steps_to(timid["steps"])])
+    proposer = LLMProposer(backend, world.spec, load_prompt("zero_shot"), load_prompt("revise"))
+    run_agent(options, proposer=proposer)
+    assert len(backend.prompts) == 2
+    revise_prompt = backend.prompts[1][-1]["content"]
+    from_rejected = probe_moves(world.bundle, world.spec, person.row, top=4, start=timid)
+    from_person = probe_moves(world.bundle, world.spec, person.row, top=4)
+    assert from_rejected.p_now > from_person.p_now  # the rejected change already helped
+    expected = hint_lines(world.spec, from_rejected)
+    assert expected and all(line in revise_prompt for line in expected), revise_prompt
+    assert json.loads(out.read_text(encoding="utf-8"))["counterfactuals"] == []  # LLM alone
