@@ -17,7 +17,6 @@ from cf_agent.agent.options import FanoutSettings, RunOptions, RunSettings
 from cf_agent.cli_display import figures_table, progress_display, quiet_libraries, run_figure_names
 from cf_agent.cli_options import command_options
 from cf_agent.errors import CfAgentError
-from cf_agent.locks import exclusive
 
 app = typer.Typer(
     help="Verified counterfactual explanations for health classifiers.",
@@ -411,6 +410,9 @@ def finetune(
     compare_n: Annotated[int, typer.Option(help="Held-out people for before/after; 0 skips.")] = 20,
     compare_rounds: Annotated[int, typer.Option(help="LLM rounds in the before/after runs.")] = 2,
     seed: Annotated[int, typer.Option(help="Seed of split, baselines and training.")] = 0,
+    checkpoint_every: Annotated[
+        int, typer.Option(help="Training steps between checkpoints (a kill resumes from one).")
+    ] = 1,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing adapter dir.")] = False,
 ) -> None:
     """Fine-tune a local LLM (LoRA) on verified CFs; compare it with its base on held-out people."""
@@ -451,6 +453,7 @@ def finetune(
             "compare_n": compare_n,
             "compare_rounds": compare_rounds,
             "seed": seed,
+            "checkpoint_every": checkpoint_every,
             "overwrite": overwrite,
             "command": shlex.join(["cf-agent", *sys.argv[1:]]),
         }
@@ -463,8 +466,7 @@ def finetune(
                 tasks[stage] = bar.add_task(stage, total=total)
             bar.update(tasks[stage], completed=done, total=total, description=f"{stage} {info}")
 
-        with exclusive([options.out], "cf-agent finetune"):
-            outcome = finetune(options, progress=advance)
+        outcome = finetune(options, progress=advance)  # holds --out's lock (locks.py)
     card = outcome.card
     console.print(
         figures_table(
