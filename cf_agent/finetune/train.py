@@ -285,8 +285,8 @@ def train_lora(
         run.step += 1
         if on_step is not None:
             on_step(run.step, total, run.losses[-1])
-        if run.step % settings.eval_every == 0 and run.step < total:
-            run.stopped = tracker.measure(run.step)
+        if run.step % settings.eval_every == 0 or run.step == total:  # the last one too,
+            run.stopped = tracker.measure(run.step)  # so its checkpoint holds the measurement
             model.train()
         if checkpoint is not None and checkpoint.due(run, total):
             run.seconds = time.perf_counter() - started

@@ -17,7 +17,9 @@ import traceback
 import peft  # noqa: F401 - imported once here, not in each child
 import torch  # noqa: F401
 
-import cf_agent.finetune.service  # noqa: F401
+import cf_agent.augment.study
+import cf_agent.finetune.service
+import cf_agent.models.baselines.search  # noqa: F401
 from cf_agent.cli import main as cli_main
 
 

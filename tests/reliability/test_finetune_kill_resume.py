@@ -1,13 +1,12 @@
-"""`cf-agent finetune` survives SIGKILL: killed at random points, then the same adapter.
+"""`cf-agent finetune` survives SIGKILL: killed 10 times at random points, then the same adapter.
 
 A tiny causal LM (random weights, the embedded model's tokenizer; tests/finetune/tiny_model.py)
 stands in for the base model, so the whole command (search teacher, example building, the base
 model's on-policy revise examples, 6 LoRA steps with validity measured at steps 3 and 6, card,
-publication) takes about half a minute. An uninterrupted run is the reference. Then the same
-command is killed KILLS times, each at a random moment of the work it had left, in
-children forked from a server that has imported cf-agent (so the kills land in the work, not in
-Python's imports); when a child finishes before its kill, the kills go on in a new folder. The
-last folder is finished by the real `python -m cf_agent finetune` command.
+publication) takes half a minute. An uninterrupted run is the reference. Then the command is
+killed KILLS times at random moments of the work it had left, in children forked from a server
+that has imported cf-agent (kill_trials.py), so the kills land in the work, not in Python's
+imports. The last folder is finished by the real `python -m cf_agent finetune` command.
 
 Every folder's adapter weights equal the reference's bit for bit (CPU, float32: the same
 operations on the same numbers in the same order), as do its examples and the card's training
@@ -16,11 +15,7 @@ record, wall-clock figures aside. No work folder, temporary file or lock is left
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import random
-import signal
 import subprocess
 import sys
 import time
@@ -30,11 +25,11 @@ from typing import Any
 import pytest
 import torch
 from finetune.tiny_model import write_tiny_model
+from kill_trials import ENV, CliForkServer, kill_trials
 from world import World
 
 from cf_agent.finetune.checkpoint import resume_dir
 
-TESTS = Path(__file__).resolve().parent.parent
 KILLS = 10
 CLOCK = ("seconds", "seconds_per_step", "tokens_per_second")
 
@@ -60,7 +55,7 @@ def record(out: Path) -> dict[str, Any]:
         card["training"].pop(name)
     config = json.loads((out / "adapter_config.json").read_text(encoding="utf-8"))
     config["target_modules"] = sorted(config["target_modules"])  # peft writes a set, in the
-    # order of the interpreter's string hashes: it differs between processes, run or not killed
+    # order of the interpreter's string hashes: it differs between processes, killed or not
     return {
         "weights": (out / "adapter_model.safetensors").read_bytes(),
         "config": config,
@@ -91,63 +86,35 @@ def test_finetune_killed_ten_times_resumes_to_the_same_adapter(
     world: World, model_dir: Path, tmp_path: Path
 ) -> None:
     base = write_tiny_model(tmp_path / "tiny")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(TESTS.parent)])}
-    server = subprocess.Popen(
-        [sys.executable, str(Path(__file__).with_name("cli_fork_server.py"))],
-        env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    assert server.stdin is not None and server.stdout is not None
-    log = tmp_path / "children.log"
 
-    def start(out: Path) -> int:
-        line = json.dumps([str(log), *arguments(world, model_dir, base, out)])
-        server.stdin.write(line + "\n")  # type: ignore[union-attr]
-        server.stdin.flush()  # type: ignore[union-attr]
-        return int(server.stdout.readline())  # type: ignore[union-attr]
+    def args(out: Path) -> list[str]:
+        return arguments(world, model_dir, base, out)
 
-    def status() -> int:
-        return int(server.stdout.readline())  # type: ignore[union-attr]
-
-    rng = random.Random(18)
-    folders = [tmp_path / "killed0"]
     stages: list[str] = []
-    try:
+    with CliForkServer(tmp_path / "children.log") as server:
         started = time.monotonic()
-        start(tmp_path / "reference")
-        assert status() == 0, log.read_text()
+        server.start(args(tmp_path / "reference"))
+        assert server.status() == 0, server.log.read_text()
         work_seconds = time.monotonic() - started
-        kills, alive = 0, 0.0
-        while kills < KILLS:
-            pid = start(folders[-1])
-            # A random moment of the work still to do (what earlier children in this folder
-            # did is skipped), but never less than a quarter of the whole.
-            delay = rng.uniform(0.0, max(work_seconds - alive, work_seconds / 4))
-            time.sleep(delay)
-            with contextlib.suppress(ProcessLookupError):  # it may have finished already
-                os.kill(pid, signal.SIGKILL)
-            code = status()
-            assert code in (0, signal.SIGKILL), f"the child failed ({code}): {log.read_text()}"
-            kills += code == signal.SIGKILL
-            alive += delay
-            if code == signal.SIGKILL:
-                stages.append(stage(folders[-1]))
-            else:  # it finished before its kill: go on killing in a new folder
-                folders.append(tmp_path / f"killed{len(folders)}")
-                alive = 0.0
-    finally:
-        server.stdin.close()
-        server.wait(timeout=60)
+        folders = kill_trials(
+            server,
+            args,
+            lambda i: tmp_path / f"killed{i}",
+            KILLS,
+            work_seconds,
+            on_kill=lambda out: stages.append(stage(out)),
+        )
     # The last folder, killed last, is finished by the command itself.
     final = subprocess.run(
-        [sys.executable, "-m", "cf_agent", *arguments(world, model_dir, base, folders[-1])],
-        env=env, capture_output=True, text=True,
+        [sys.executable, "-m", "cf_agent", *args(folders[-1])],
+        env=ENV, capture_output=True, text=True,
     )  # fmt: skip
     assert final.returncode == 0, final.stderr
 
     reference = record(tmp_path / "reference")
     for out in folders:
         assert record(out) == reference, f"{out.name} differs from the reference"
-    assert kills == KILLS
+    assert len(stages) == KILLS
     assert any(s.startswith("step") for s in stages), f"no kill landed in training: {stages}"
     left = [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
     assert left == [], "no work folder, temporary file or lock is left behind"
