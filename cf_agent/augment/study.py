@@ -35,6 +35,7 @@ from cf_agent.augment.units import Study
 from cf_agent.data.cohort import Cohort, load_cohort
 from cf_agent.data.spec import FeatureSpec, load_spec, save_spec
 from cf_agent.errors import DataError
+from cf_agent.locks import exclusive
 from cf_agent.models.classifier import load_split
 from cf_agent.proposers import Proposer
 from cf_agent.study_dir import (
@@ -121,9 +122,16 @@ def run_study(
     """Run (or resume) the scenarios and arms, then write the table, figure and rows.
 
     `proposers` maps CF method names to ready proposers used instead of loading them (an LLM
-    proposer, is_llm True, runs through the agent loop).
+    proposer, is_llm True, runs through the agent loop). The output folder is held for the
+    study: a second one on it is refused.
     """
-    proposers = dict(proposers or {})
+    with exclusive([options.out], "cf-agent augment"):
+        return _run_study(options, dict(proposers or {}), progress)
+
+
+def _run_study(
+    options: AugmentOptions, proposers: dict[str, Proposer], progress: ProgressFn | None
+) -> AugmentOutcome:
     check_methods(options.methods, proposers)
     spec = load_spec(options.spec)
     cohort = load_cohort(options.data, spec)

@@ -7,7 +7,6 @@ from cf_agent.cli.display import stage_bars
 from cf_agent.cli.options import command_options
 from cf_agent.cli.tables import adapter_table
 from cf_agent.finetune.options import FinetuneOptions
-from cf_agent.locks import exclusive
 
 
 @app.command()
@@ -21,8 +20,7 @@ def finetune(options: FinetuneOptions) -> None:
         def progress(stage: str, done: int, total: int, info: str) -> None:
             advance(stage, done, total, f"{stage} {info}")
 
-        with exclusive([options.out], "cf-agent finetune"):
-            outcome = finetune(options, progress=progress)
+        outcome = finetune(options, progress=progress)  # holds --out's lock (locks.py)
     console.print(adapter_table(outcome))
     card = outcome.card
     if card.metrics is not None:

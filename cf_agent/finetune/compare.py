@@ -19,6 +19,7 @@ from cf_agent.agent.runner import RunOptions, run_agent
 from cf_agent.agent.summary import RunSummary
 from cf_agent.data.cohort import Cohort
 from cf_agent.models.llm.base import ChatBackend
+from cf_agent.models.llm.local import TransformersBackend
 from cf_agent.models.llm.proposer import LLMProposer
 from cf_agent.prompts.render import load_prompts
 
@@ -124,3 +125,36 @@ def compare_models(
             outcome = run_agent(options, proposer=proposer, progress=_labelled(label, progress))
             summaries.append(outcome.summary)
     return summaries
+
+
+def compare_adapter(
+    settings: ComparisonSettings,
+    cohort: Cohort,
+    people: list[str],
+    base: tuple[str, str],
+    adapted: tuple[str, Path],
+    device: str | None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Comparison:
+    """The base model (label, path) before and with the adapter (label, folder) after."""
+    base_label, model_path = base
+    adapted_label, adapter = adapted
+    before_backend = TransformersBackend(base_label, model_path, device=device)
+    after_backend = TransformersBackend(
+        adapted_label, model_path, adapter_path=adapter, device=device
+    )
+    before, after = compare_models(
+        settings,
+        cohort,
+        people,
+        [("before", before_backend), ("after", after_backend)],
+        progress=progress,
+    )
+    return Comparison(
+        people=people,
+        max_rounds=settings.max_rounds,
+        before_model=base_label,
+        after_model="adapted",
+        before=before,
+        after=after,
+    )

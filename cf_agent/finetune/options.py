@@ -108,6 +108,9 @@ class FinetuneOptions(BaseModel):
         default=None, description="torch device (default: cuda when available, else cpu)."
     )
     seed: int = Field(default=0, description="Seed of split, baselines and training.")
+    checkpoint_every: int = Field(
+        default=1, ge=1, description="Training steps between checkpoints (resume after a kill)."
+    )
     overwrite: bool = Field(default=False, description="Replace an existing adapter dir.")
     command: CommandLine = ""
 

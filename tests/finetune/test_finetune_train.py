@@ -11,17 +11,9 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoTokenizer
 
+from cf_agent.finetune.batches import IGNORE_INDEX, encode, forward, shared_prefix, tails
 from cf_agent.finetune.examples import TrainingExample
-from cf_agent.finetune.train import (
-    IGNORE_INDEX,
-    LoraSettings,
-    _forward,
-    _tails,
-    encode,
-    load_trainable,
-    shared_prefix,
-    train_lora,
-)
+from cf_agent.finetune.train import LoraSettings, load_trainable, train_lora
 from cf_agent.models.llm.embedded import embedded_model_dir
 from cf_agent.models.llm.local import TransformersBackend
 
@@ -146,8 +138,8 @@ def test_the_shared_prefix_cache_gives_the_same_loss_as_whole_prompts() -> None:
     model = load_trainable(str(embedded_model_dir()), LoraSettings(rank=4), "cpu")[0]
     model.eval()
     with torch.no_grad():
-        whole, n_whole, _ = _forward(model, encoded, [], int(tokenizer.eos_token_id), "cpu")
-        tails = _tails(encoded, prefix)
-        cached, n_cached, _ = _forward(model, tails, prefix, int(tokenizer.eos_token_id), "cpu")
+        whole, n_whole, _ = forward(model, encoded, [], int(tokenizer.eos_token_id), "cpu")
+        own = tails(encoded, prefix)
+        cached, n_cached, _ = forward(model, own, prefix, int(tokenizer.eos_token_id), "cpu")
     assert n_whole == n_cached
     assert float(whole) == pytest.approx(float(cached), rel=1e-4)

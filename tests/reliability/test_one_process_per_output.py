@@ -1,10 +1,11 @@
-"""Two processes on one output: the second `run`, `eval` or `finetune` is refused, not mixed in.
+"""Two processes on one output: a second `run`, `eval`, `augment` or `finetune` is refused.
 
 `run` is held by a real child process (a slow scripted batch); a second `cf-agent run` on the
 same output, or on another output with the same audit log, exits 6 naming the holder, and the
-child finishes with every row once. For `eval` and `finetune` this test process holds the lock
-(flock conflicts between open files, in one process as across two) and the command is refused
-before it writes anything. A lock left by a killed process is taken over: the kernel dropped it.
+child finishes with every row once. For `eval`, `augment` and `finetune` this test process
+holds the lock (flock conflicts between open files, in one process as across two) and the
+command is refused before it writes anything. A lock left by a killed process is taken over:
+the kernel dropped it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pytest
 from world import World
 
 from cf_agent.agent.runner import RunOptions
+from cf_agent.augment import AugmentOptions, run_study
 from cf_agent.cli import main
 from cf_agent.eval import EvalOptions, evaluate
 from cf_agent.locks import OutputBusyError, exclusive, lock_path
@@ -93,6 +95,16 @@ def test_a_second_eval_on_the_same_folder_is_refused(world: World, tmp_path: Pat
         evaluate(options)
 
     assert f"pid {os.getpid()} (cf-agent eval)" in error.value.message
+    assert not out.exists()
+
+
+def test_a_second_augment_on_the_same_folder_is_refused(world: World, tmp_path: Path) -> None:
+    out = tmp_path / "study"
+    options = AugmentOptions(data=world.data, spec=world.spec_path, out=out, methods=())
+    with exclusive([out], "cf-agent augment"), pytest.raises(OutputBusyError) as error:
+        run_study(options)
+
+    assert f"pid {os.getpid()} (cf-agent augment)" in error.value.message
     assert not out.exists()
 
 

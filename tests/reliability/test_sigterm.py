@@ -34,7 +34,7 @@ def run_file(world: World, path: Path) -> Path:
     return path
 
 
-def test_sigterm_during_finetune_exits_143_and_leaves_no_temp_or_adapter_dir(
+def test_sigterm_during_finetune_exits_143_and_leaves_no_temp_or_adapter_dir_but_its_work(
     world: World, model_dir: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "adapter"
@@ -50,11 +50,12 @@ def test_sigterm_during_finetune_exits_143_and_leaves_no_temp_or_adapter_dir(
         stderr=subprocess.PIPE,
         text=True,
     )
+    work = tmp_path / ".adapter.resume"
     deadline = time.monotonic() + 240
-    while not list(tmp_path.glob(".adapter.*.tmp")) and time.monotonic() < deadline:
+    while not (work / "adapter").exists() and time.monotonic() < deadline:
         assert child.poll() is None, child.communicate()[1]
         time.sleep(0.2)
-    assert list(tmp_path.glob(".adapter.*.tmp")), "training never started"
+    assert (work / "adapter").exists(), "training never started"
     time.sleep(2)  # inside training now
 
     child.send_signal(signal.SIGTERM)
@@ -63,4 +64,6 @@ def test_sigterm_during_finetune_exits_143_and_leaves_no_temp_or_adapter_dir(
     assert child.returncode == 143, stderr
     assert "terminated (SIGTERM)" in stderr
     assert not out.exists()
-    assert list(tmp_path.glob(".adapter.*")) == []
+    # The work folder stays for the rerun to resume; nothing in it is half-written.
+    assert [p.name for p in tmp_path.glob(".adapter*")] == [work.name]
+    assert [p.name for p in work.rglob("*") if p.name.endswith(".tmp")] == []
