@@ -33,18 +33,13 @@ from cf_agent.eval.judge import CFJudge, QueryResult, SlotResult
 from cf_agent.eval.options import EvalOptions
 from cf_agent.eval.report import ReportFiles, ReportInfo, write_report
 from cf_agent.eval.table import MethodSummary, summarize_method
+from cf_agent.fingerprint import options_fingerprint
 from cf_agent.locks import exclusive
 from cf_agent.models.baselines import UnknownMethodError, load_baseline
 from cf_agent.models.classifier import ClassifierBundle, load_bundle, training_rows
 from cf_agent.models.registry import is_model_string, split_method
 from cf_agent.proposers import CFRequest, Proposal, Proposer
-from cf_agent.study_dir import (
-    JOURNAL_DIR,
-    RUNS_DIR,
-    check_methods,
-    prepare_study_dir,
-    study_fingerprint,
-)
+from cf_agent.study_dir import JOURNAL_DIR, RUNS_DIR, check_methods, prepare_study_dir
 
 META_FILE = "eval.json"
 
@@ -84,7 +79,7 @@ def _fingerprint(options: EvalOptions, cohort: Cohort, bundle: ClassifierBundle)
         },
     )
     prompts = (options.prompt, options.revise_prompt)
-    return study_fingerprint(keyed, cohort, prompts, classifier=bundle.metadata.file_sha256)
+    return options_fingerprint(keyed, cohort, prompts, classifier=bundle.metadata.file_sha256)
 
 
 def _baseline_options(method: str, options: EvalOptions) -> dict[str, Any]:
