@@ -14,14 +14,13 @@ from pathlib import Path
 
 from cf_agent.errors import OutputError
 from cf_agent.fileio import read_state_file, write_text_atomic
-from cf_agent.fingerprint import options_fingerprint as study_fingerprint
 from cf_agent.models.baselines import BASELINE_METHODS, UnknownMethodError
 from cf_agent.models.registry import MODEL_FORMS, is_model_string
 from cf_agent.proposers import Proposer
 
 JOURNAL_DIR = "journal"
 RUNS_DIR = "runs"
-__all__ = ["check_methods", "prepare_study_dir", "study_fingerprint"]
+__all__ = ["check_methods", "prepare_study_dir"]
 
 
 def check_methods(methods: Iterable[str], proposers: Mapping[str, Proposer]) -> None:

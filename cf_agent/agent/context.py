@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from cf_agent.audit.store import AuditStore
+from cf_agent.audit.store import AuditStore, EventType
 from cf_agent.data.spec import FeatureSpec
 from cf_agent.proposers import Proposer
 from cf_agent.tools.classifier_check import ProbabilisticClassifier
@@ -43,7 +43,7 @@ class AgentContext:
         if self.audit is None:
             return
         with self._audit_lock:
-            for done in ("accepted", "gave_up"):
+            for done in (EventType.ACCEPTED, EventType.GAVE_UP):
                 if self.audit.events(run_id=self.run_id, type=done, query_id=query_id, limit=1):
                     return
             self.audit.append(self.run_id, event_type, payload, query_id=query_id)

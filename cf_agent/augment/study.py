@@ -35,14 +35,11 @@ from cf_agent.augment.units import Study
 from cf_agent.data.cohort import Cohort, load_cohort
 from cf_agent.data.spec import FeatureSpec, load_spec, save_spec
 from cf_agent.errors import DataError
+from cf_agent.fingerprint import options_fingerprint
 from cf_agent.locks import exclusive
 from cf_agent.models.classifier import load_split
 from cf_agent.proposers import Proposer
-from cf_agent.study_dir import (
-    check_methods,
-    prepare_study_dir,
-    study_fingerprint,
-)
+from cf_agent.study_dir import check_methods, prepare_study_dir
 
 META_FILE = "augment.json"
 SPEC_FILE = "augment-spec.toml"
@@ -66,7 +63,7 @@ def _fingerprint(options: AugmentOptions, cohort: Cohort, split: pd.DataFrame) -
     )
     split_hash = hashlib.sha256(split.to_csv(index=False).encode()).hexdigest()
     prompts = (options.prompt, options.revise_prompt)
-    return study_fingerprint(keyed, cohort, prompts, split=split_hash)
+    return options_fingerprint(keyed, cohort, prompts, split=split_hash)
 
 
 def _check_scenarios(options: AugmentOptions, train: pd.DataFrame, spec: FeatureSpec) -> None:

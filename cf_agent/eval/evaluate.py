@@ -20,32 +20,26 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from pydantic import BaseModel, Field
 from threadpoolctl import threadpool_limits
 
 from cf_agent.agent.journal import ResultJournal
-from cf_agent.agent.runner import Query, RunOptions, build_verifiers, plan_queries, run_agent
+from cf_agent.agent.runner import Query, RunOptions, plan_queries, run_agent, verifiers_for
 from cf_agent.data.cohort import Cohort, load_cohort
-from cf_agent.data.spec import FeatureSpec, load_spec
+from cf_agent.data.spec import load_spec
 from cf_agent.errors import DataError, OutputError
 from cf_agent.eval.interventions import InterventionSummary, summarize_interventions
 from cf_agent.eval.judge import CFJudge, QueryResult, SlotResult
 from cf_agent.eval.options import EvalOptions
 from cf_agent.eval.report import ReportFiles, ReportInfo, write_report
 from cf_agent.eval.table import MethodSummary, summarize_method
+from cf_agent.fingerprint import options_fingerprint
 from cf_agent.locks import exclusive
 from cf_agent.models.baselines import UnknownMethodError, load_baseline
-from cf_agent.models.classifier import ClassifierBundle, load_bundle, load_split
+from cf_agent.models.classifier import ClassifierBundle, load_bundle, training_rows
 from cf_agent.models.registry import is_model_string, split_method
 from cf_agent.proposers import CFRequest, Proposal, Proposer
-from cf_agent.study_dir import (
-    JOURNAL_DIR,
-    RUNS_DIR,
-    check_methods,
-    prepare_study_dir,
-    study_fingerprint,
-)
+from cf_agent.study_dir import JOURNAL_DIR, RUNS_DIR, check_methods, prepare_study_dir
 
 META_FILE = "eval.json"
 
@@ -85,15 +79,7 @@ def _fingerprint(options: EvalOptions, cohort: Cohort, bundle: ClassifierBundle)
         },
     )
     prompts = (options.prompt, options.revise_prompt)
-    return study_fingerprint(keyed, cohort, prompts, classifier=bundle.metadata.file_sha256)
-
-
-def _train_frame(spec: FeatureSpec, cohort: Cohort, model_dir: Path) -> pd.DataFrame:
-    """The rows the classifier was trained on (its saved split): the baselines' data."""
-    split = load_split(model_dir)
-    train_ids = set(split.loc[split["split"] == "train", spec.id_column].astype(str))
-    frame = cohort.frame
-    return frame[frame[spec.id_column].astype(str).isin(train_ids)]
+    return options_fingerprint(keyed, cohort, prompts, classifier=bundle.metadata.file_sha256)
 
 
 def _baseline_options(method: str, options: EvalOptions) -> dict[str, Any]:
@@ -277,8 +263,8 @@ def _evaluate(
         what="an evaluation",
         shaped_by="data, spec, classifier, n, k, margin, seed, limits or prompts",
     )
-    train = _train_frame(spec, cohort, options.model_dir)
-    verifiers = build_verifiers(spec, bundle, cohort, options.model_dir, options.margin)
+    train = training_rows(cohort, options.model_dir)
+    verifiers = verifiers_for(spec, bundle, train, options.margin)
     judge = CFJudge(spec, verifiers, bundle, train[spec.feature_names])
 
     results: dict[str, list[QueryResult]] = {}

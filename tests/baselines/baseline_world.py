@@ -20,9 +20,9 @@ from cf_agent.data.spec import FeatureSpec, load_spec
 from cf_agent.models.classifier import (
     ClassifierBundle,
     load_bundle,
-    load_split,
     save_bundle,
     train_classifier,
+    training_rows,
 )
 from cf_agent.proposers import CFRequest
 
@@ -62,9 +62,7 @@ def small_world(tmp_path_factory: pytest.TempPathFactory) -> SmallWorld:
         cohort = load_cohort(files.csv, spec)
         result = train_classifier(cohort, kind="logreg", seed=0)
         model_dir = save_bundle(result.bundle, result.split, out / "model")
-        split = load_split(model_dir)
-        train_ids = set(split.loc[split["split"] == "train", spec.id_column])
-        train = cohort.frame[cohort.ids.isin(train_ids)]
+        train = training_rows(cohort, model_dir)
         bundle = load_bundle(model_dir, spec)
         _WORLDS[out] = SmallWorld(files.csv, files.spec, spec, cohort, bundle, model_dir, train)
     return _WORLDS[out]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib import import_module
 from pathlib import Path
 
 import numpy as np
@@ -175,6 +176,29 @@ def test_llm_methods_run_through_the_agent_and_are_judged_alike(
             assert row["verified"] and row["cf_steps"] == row["query_steps"] + 5000
         else:
             assert row["error"].startswith("the agent found 0 of 1 verified CFs in 1 rounds")
+
+
+def test_baselines_learn_from_the_training_rows_in_id_order_whatever_the_file_order(
+    small: SmallWorld, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[pd.DataFrame] = []
+
+    def capture(
+        method: str, spec: object, bundle: object, train: pd.DataFrame, **_: object
+    ) -> FixedProposer:
+        seen.append(train)
+        return FixedProposer()
+
+    monkeypatch.setattr(import_module("cf_agent.eval.evaluate"), "load_baseline", capture)
+    shuffled = tmp_path / "shuffled.csv"
+    pd.read_csv(small.data).sample(frac=1.0, random_state=0).to_csv(shuffled, index=False)
+    for data, out in ((small.data, "as-is"), (shuffled, "shuffled")):
+        opts = options(small, small.model_dir, tmp_path / out, methods=("dice-random",), n=2)
+        evaluate(opts.model_copy(update={"data": data}))
+    as_is, reordered = seen
+    assert as_is["person_id"].is_monotonic_increasing
+    pd.testing.assert_frame_equal(as_is, reordered)
+    pd.testing.assert_frame_equal(as_is, small.train)
 
 
 def test_unknown_methods_are_refused_before_anything_runs(

@@ -40,51 +40,17 @@ from cf_agent.review.history import (
     values_key,
 )
 from cf_agent.review.materials import RunMaterials
-from cf_agent.tools.verdict import Verdict
-from cf_agent.tui.formatting import FAILED_STYLE, PASSED_STYLE, verdict_marks
+from cf_agent.tui.formatting import FAILED_STYLE, verdict_marks
 from cf_agent.tui.screens.edit_value import EditValueScreen
 from cf_agent.tui.screens.prompt import TextPromptScreen
 from cf_agent.tui.widgets.cf_table import CFTable
 from cf_agent.tui.widgets.decisions import DecisionsView
 from cf_agent.tui.widgets.history import HistoryView
+from cf_agent.tui.widgets.review_summary import ReviewSummary, ShownCF, reviewable_cfs
 from cf_agent.tui.widgets.verdicts import VerdictPanel
 
 if TYPE_CHECKING:
     from cf_agent.tui.app import CfAgentApp
-
-
-_PAST = {"accept": "accepted", "reject": "rejected"}
-
-
-@dataclass(frozen=True)
-class ShownCF:
-    """A CF the reviewer can look at and decide on."""
-
-    values: dict[str, Any]
-    source: str
-    verdicts: list[Verdict]
-    label: str
-
-
-def reviewable_cfs(query: QueryHistory) -> list[ShownCF]:
-    """The agent's CFs (else its best failed proposal), then the reviewers' edits."""
-    shown = [
-        ShownCF(cf.values, cf.source, cf.verdicts, f"agent CF ({cf.source})")
-        for cf in query.counterfactuals
-    ]
-    best = query.best_failed_step() if not shown else None
-    if best is not None and best.values is not None:
-        label = f"best failed proposal (round {best.round})"
-        shown.append(ShownCF(best.values, best.source, best.verdicts, label))
-    seen = {values_key(cf.values) for cf in shown}
-    for decision in query.decisions:
-        if decision.action != "edit" or decision.values is None:
-            continue
-        if values_key(decision.values) not in seen:
-            seen.add(values_key(decision.values))
-            label = f"edited by {decision.reviewer}"
-            shown.append(ShownCF(decision.values, REVIEWER_SOURCE, decision.verdicts, label))
-    return shown
 
 
 @dataclass(frozen=True)
@@ -130,7 +96,7 @@ class ReviewScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static(id="review-summary")
+        yield ReviewSummary(id="review-summary")
         yield Static(id="review-warning")
         with TabbedContent(initial="tab-cf"):
             with TabPane("Counterfactual", id="tab-cf"), VerticalScroll(id="cf-pane"):
@@ -197,7 +163,7 @@ class ReviewScreen(Screen[None]):
     def render_all(self) -> None:
         spec, factual = self.inputs.spec, self.inputs.factual or self.history.factual_from_prompt
         cf = self.current
-        self.query_one("#review-summary", Static).update(self.summary())
+        self.query_one(ReviewSummary).show(self.history, self.options, self.index)
         self.query_one(CFTable).show(
             spec, factual, cf.values if cf else None, cf.verdicts if cf else []
         )
@@ -208,35 +174,6 @@ class ReviewScreen(Screen[None]):
         )
         self.query_one(HistoryView).show(spec, factual, self.history)
         self.query_one(DecisionsView).show(spec, factual, self.history)
-
-    def summary(self) -> Text:
-        """Two lines: the query's agent and review status; the CF shown and its checks."""
-        query, cf = self.history, self.current
-        outcome = query.outcome
-        agent = f"{query.status}, {outcome.rounds} round(s)" if outcome else query.status
-        review_style = {"accepted": PASSED_STYLE, "rejected": FAILED_STYLE}.get(
-            query.review_state, ""
-        )
-        text = Text()
-        text.append(query.query_id, style="bold")
-        text.append(f" · agent: {agent} · review: ")
-        text.append(query.review_state, style=review_style)
-        if cf is None:
-            text.append("\nno CF to review: ask the agent for one (g)")
-            return text
-        text.append(f" · CF {self.index + 1} of {len(self.options)}\n")
-        text.append(f"{cf.label}: ")
-        failed = [v.check for v in cf.verdicts if not v.passed]
-        if not cf.verdicts:
-            text.append("not verified", style=FAILED_STYLE)
-        elif failed:
-            text.append(f"✗ failed {', '.join(failed)}", style=FAILED_STYLE)
-        else:
-            text.append(f"✓ all {len(cf.verdicts)} checks passed", style=PASSED_STYLE)
-        decision = query.review_of(cf.values)
-        if decision is not None:
-            text.append(f" · {_PAST[decision.action]} by {decision.reviewer}")
-        return text
 
     # -- actions --------------------------------------------------------------------------
 
