@@ -25,9 +25,6 @@ class EventType(StrEnum):
     ERROR = "error"
 
 
-# finetune/examples.py (and its test) import these two names; drop them once it uses EventType.
-ACCEPTED, REVIEW = EventType.ACCEPTED, EventType.REVIEW
-
 RUNNING = "running"
 GENESIS_HASH = "0" * 64
 

@@ -22,9 +22,7 @@ from typing import Any
 
 from cf_agent.audit.migrations import AuditError, migrate, write_transaction
 from cf_agent.audit.records import (
-    ACCEPTED,
     GENESIS_HASH,
-    REVIEW,
     RUNNING,
     AuditEvent,
     AuditRun,
@@ -37,9 +35,7 @@ from cf_agent.audit.scrub import SecretScrubber, to_json_value
 
 # The records' names stay importable from here: most callers take them with AuditStore.
 __all__ = [
-    "ACCEPTED",
     "GENESIS_HASH",
-    "REVIEW",
     "AuditError",
     "AuditEvent",
     "AuditRun",

@@ -17,7 +17,6 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
 
-from cf_agent import __version__
 from cf_agent.agent.runner import Query, build_verifiers, plan_queries
 from cf_agent.data.cohort import Cohort, load_cohort
 from cf_agent.data.spec import FeatureSpec, load_spec
@@ -43,11 +42,10 @@ from cf_agent.finetune.examples import (
     build_examples,
     parse_sources,
     person_split,
-    probe_revise_examples,
-    revise_examples,
     run_candidates,
 )
 from cf_agent.finetune.options import FinetuneOptions
+from cf_agent.finetune.revise import probe_revise_examples, revise_examples
 from cf_agent.finetune.train import TrainReport, train_lora
 from cf_agent.finetune.validity import validity_fn
 from cf_agent.fingerprint import options_fingerprint
@@ -61,6 +59,7 @@ from cf_agent.models.llm.proposer import LLMProposer
 from cf_agent.models.registry import UnknownModelError
 from cf_agent.prompts.render import PromptTemplate, load_prompts
 from cf_agent.tools.verifiers import Verifiers
+from cf_agent.version import __version__
 
 CARD_FILE = "card.json"
 EXAMPLES_FILE = "examples.jsonl"

@@ -11,7 +11,7 @@ from scripted import ScriptedBackend
 from world import World
 
 from cf_agent.agent.runner import Query, plan_queries
-from cf_agent.audit.store import ACCEPTED, REVIEW, AuditStore
+from cf_agent.audit.store import AuditStore, EventType
 from cf_agent.finetune.examples import (
     Candidate,
     PromptRenderer,
@@ -20,10 +20,9 @@ from cf_agent.finetune.examples import (
     build_examples,
     parse_sources,
     person_split,
-    probe_revise_examples,
-    revise_examples,
     run_candidates,
 )
+from cf_agent.finetune.revise import probe_revise_examples, revise_examples
 from cf_agent.models.llm.proposer import LLMProposer
 from cf_agent.prompts.render import load_prompt, load_prompts
 
@@ -188,12 +187,15 @@ def test_run_output_and_audit_log_sources(world: World, tmp_path: Path) -> None:
         rejected = more_steps(person, 4000)
         store.append(
             run_id,
-            ACCEPTED,
+            EventType.ACCEPTED,
             {"accepted": [{"values": cf, "source": "refine"}, {"values": rejected, "source": "x"}]},
             person.query_id,
         )
         store.append(
-            run_id, REVIEW, {"action": "reject", "values": rejected, "reason": "r"}, person.query_id
+            run_id,
+            EventType.REVIEW,
+            {"action": "reject", "values": rejected, "reason": "r"},
+            person.query_id,
         )
     [found] = audit_candidates(db)
     assert found.values == cf and found.provenance["method"] == "refine"
