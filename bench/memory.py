@@ -41,7 +41,7 @@ from common import (
 )
 from rich.console import Console
 
-from cf_agent.agent.runner import plan_queries
+from cf_agent.agent.queries import plan_queries
 from cf_agent.data.cohort import load_cohort
 from cf_agent.data.spec import load_spec
 from cf_agent.models.classifier import load_bundle

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.sqlite import SqliteSaver
@@ -34,6 +33,7 @@ from cf_agent.agent.graph import build_graph
 from cf_agent.agent.journal import ResultJournal
 from cf_agent.agent.options import RESULT_SHAPING, RunJob, RunOptions
 from cf_agent.agent.outputs import check_output_path, write_results
+from cf_agent.agent.queries import Query, plan_queries
 from cf_agent.agent.records import result_record
 from cf_agent.agent.state import CFState, initial_state
 from cf_agent.agent.summary import RunSummary, summarize
@@ -74,12 +74,6 @@ def load_inputs(options: RunOptions) -> RunInputs:
     return RunInputs(cohort, bundle, training_rows(cohort, options.model_dir))
 
 
-class Query(BaseModel):
-    query_id: str
-    row: dict[str, Any]
-    current_class: int
-
-
 class RunOutcome(BaseModel):
     run_id: str
     out: Path
@@ -89,27 +83,6 @@ class RunOutcome(BaseModel):
     records: list[dict[str, Any]] | None = Field(
         default=None, description="Every query's result record, in plan order, if kept."
     )
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def plan_queries(cohort: Cohort, bundle: ClassifierBundle, n: int | None) -> list[Query]:
-    """The rows the classifier puts outside the desired class, in file order, first n."""
-    spec = cohort.spec
-    features = cohort.frame[spec.feature_names]
-    predicted = bundle.predict(features)
-    queries = []
-    for i, label in enumerate(predicted):
-        if int(label) == spec.desired_class:
-            continue
-        row = {name: _plain(features.iloc[i][name]) for name in spec.feature_names}
-        query_id = str(cohort.frame[spec.id_column].iloc[i])
-        queries.append(Query(query_id=query_id, row=row, current_class=int(label)))
-        if n is not None and len(queries) >= n:
-            break
-    return queries
 
 
 def build_verifiers(

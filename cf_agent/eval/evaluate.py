@@ -24,10 +24,11 @@ from pydantic import BaseModel, Field
 from threadpoolctl import threadpool_limits
 
 from cf_agent.agent.journal import ResultJournal
-from cf_agent.agent.runner import Query, RunOptions, plan_queries, run_agent, verifiers_for
+from cf_agent.agent.queries import Query, require_queries
+from cf_agent.agent.runner import RunOptions, run_agent, verifiers_for
 from cf_agent.data.cohort import Cohort, load_cohort
 from cf_agent.data.spec import load_spec
-from cf_agent.errors import DataError, OutputError
+from cf_agent.errors import OutputError
 from cf_agent.eval.interventions import InterventionSummary, summarize_interventions
 from cf_agent.eval.judge import CFJudge, QueryResult, SlotResult
 from cf_agent.eval.options import EvalOptions
@@ -249,12 +250,7 @@ def _evaluate(
     spec = load_spec(options.spec)
     cohort = load_cohort(options.data, spec)
     bundle = load_bundle(options.model_dir, spec)
-    queries = plan_queries(cohort, bundle, options.n)
-    if not queries:
-        raise DataError(
-            f"the classifier predicts the desired class for every person in {options.data}",
-            "evaluate on data with people outside the desired class",
-        )
+    queries = require_queries(cohort, bundle, options.n, options.data, "evaluate")
     prepare_study_dir(
         options.out,
         META_FILE,

@@ -22,7 +22,7 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import BaseModel, Field
 
-from cf_agent.agent.runner import Query
+from cf_agent.agent.queries import Query
 from cf_agent.audit.store import AuditStore, EventType
 from cf_agent.data.cohort import Cohort
 from cf_agent.data.spec import FeatureSpec

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from cf_agent.agent.runner import Query
+from cf_agent.agent.queries import Query
 from cf_agent.data.spec import FeatureSpec
 from cf_agent.finetune.answers import answer_text, emittable_cf
 from cf_agent.finetune.examples import PromptRenderer, TrainingExample

@@ -17,7 +17,8 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
 
-from cf_agent.agent.runner import Query, build_verifiers, plan_queries
+from cf_agent.agent.queries import Query, plan_queries, require_queries
+from cf_agent.agent.runner import build_verifiers
 from cf_agent.data.cohort import Cohort, load_cohort
 from cf_agent.data.spec import FeatureSpec, load_spec
 from cf_agent.errors import DataError, OutputError
@@ -196,12 +197,7 @@ def _finetune(options: FinetuneOptions, say: ProgressFn) -> FinetuneOutcome:
     cohort = load_cohort(options.data, spec)
     bundle = load_bundle(options.model_dir, spec)
     initial, revise = load_prompts(options.prompt, options.revise_prompt)
-    queries = plan_queries(cohort, bundle, options.people)
-    if not queries:
-        raise DataError(
-            f"the classifier predicts the desired class for everyone in {options.data}",
-            "fine-tune on data with people outside the desired class",
-        )
+    queries = require_queries(cohort, bundle, options.people, options.data, "fine-tune")
     inputs = _Inputs(
         sources, model_path, base_label, spec, cohort, bundle, initial, revise, queries
     )

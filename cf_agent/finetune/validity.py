@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from cf_agent.agent.runner import Query
+from cf_agent.agent.queries import Query
 from cf_agent.finetune.examples import PromptRenderer
 from cf_agent.models.llm.local import TransformersBackend
 from cf_agent.models.llm.proposer import LLMProposer

@@ -29,12 +29,13 @@ from pydantic import BaseModel, Field
 
 from cf_agent.agent.options import RESULT_SHAPING
 from cf_agent.agent.outputs import check_output_path, write_results
-from cf_agent.agent.runner import Query, RunOptions, plan_queries, run_agent
+from cf_agent.agent.queries import Query, require_queries
+from cf_agent.agent.runner import RunOptions, run_agent
 from cf_agent.agent.summary import RunSummary, summarize
 from cf_agent.audit.store import AuditStore
 from cf_agent.data.cohort import Cohort, load_cohort
 from cf_agent.data.spec import FeatureSpec, load_spec
-from cf_agent.errors import CfAgentError, DataError, OutputError
+from cf_agent.errors import CfAgentError, OutputError
 from cf_agent.fileio import atomic_path, ensure_writable, write_text_atomic
 from cf_agent.fingerprint import options_fingerprint
 from cf_agent.locks import exclusive
@@ -168,12 +169,7 @@ def _prepare_plan(
 ) -> tuple[ShardPlan, bool]:
     """The shard plan of an unfinished fan-out with these options, or a new one (files written)."""
     bundle = load_bundle(options.model_dir, spec)
-    queries = plan_queries(cohort, bundle, options.n)
-    if not queries:
-        raise DataError(
-            f"the classifier predicts the desired class for every person in {options.data}",
-            "run on data with people outside the desired class",
-        )
+    queries = require_queries(cohort, bundle, options.n, options.data, "run")
     shards = min(workers, len(queries))
     classifier = json.dumps(bundle.metadata.file_sha256, sort_keys=True)
     keyed = options.model_dump(mode="json", include=set(RESULT_SHAPING))

@@ -11,7 +11,8 @@ from typing import Any
 from scripted import ScriptedBackend
 from world import STEP_THRESHOLD, World
 
-from cf_agent.agent.runner import RunOptions, plan_queries, run_agent
+from cf_agent.agent.queries import plan_queries
+from cf_agent.agent.runner import RunOptions, run_agent
 from cf_agent.agent.state import CFSource, is_llm_source
 from cf_agent.models.llm.proposer import LLMProposer
 from cf_agent.prompts.render import hint_lines, load_prompt

@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from cf_agent.agent.runner import Query, plan_queries
+from cf_agent.agent.queries import Query, plan_queries
 from cf_agent.data.cohort import Cohort, load_cohort
 from cf_agent.data.demo import write_demo
 from cf_agent.data.spec import FeatureSpec, load_spec

@@ -22,7 +22,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import make_pipeline
 from sklearn.tree import DecisionTreeClassifier
 
-from cf_agent.agent.runner import Query, plan_queries
+from cf_agent.agent.queries import Query, plan_queries
 from cf_agent.errors import OutputError
 from cf_agent.eval import EvalOptions, evaluate
 from cf_agent.models.baselines import UnknownMethodError

@@ -10,7 +10,7 @@ import pytest
 from scripted import ScriptedBackend
 from world import World
 
-from cf_agent.agent.runner import Query, plan_queries
+from cf_agent.agent.queries import Query, plan_queries
 from cf_agent.audit.store import AuditStore, EventType
 from cf_agent.finetune.examples import (
     Candidate,

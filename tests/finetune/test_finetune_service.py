@@ -12,7 +12,7 @@ import pytest
 from scripted import ScriptedBackend, more_steps, person_from
 from world import World
 
-from cf_agent.agent.runner import Query, plan_queries
+from cf_agent.agent.queries import Query, plan_queries
 from cf_agent.errors import CfAgentError, OutputError
 from cf_agent.finetune.compare import ComparisonSettings, compare_models
 from cf_agent.finetune.service import FinetuneOptions, finetune

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from cf_agent.agent.runner import build_verifiers, plan_queries
+from cf_agent.agent.queries import plan_queries
+from cf_agent.agent.runner import build_verifiers
 from cf_agent.data.cohort import load_cohort
 from cf_agent.data.demo import write_demo
 from cf_agent.data.spec import load_spec

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from world import World
 
-from cf_agent.agent.runner import plan_queries
+from cf_agent.agent.queries import plan_queries
 
 pytestmark = pytest.mark.slow
 

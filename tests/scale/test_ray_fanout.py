@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from cf_agent.agent.runner import RunOptions, plan_queries, run_agent
+from cf_agent.agent.queries import plan_queries
+from cf_agent.agent.runner import RunOptions, run_agent
 from cf_agent.audit.store import AuditStore
 from cf_agent.data.cohort import load_cohort
 from cf_agent.data.demo import write_demo
