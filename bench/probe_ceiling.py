@@ -1,0 +1,75 @@
+"""How far the first-round prompt alone can take a model: the best CF made only of what its
+probes show.
+
+For each of the first --n people the demo classifier puts outside the desired class (demo
+cohort 2,000 people, seed 0, gbm: the people of bench/speed_vs_baselines.py), take the probes
+the compact prompt shows (`probe_moves`, top 4) and try every combination of them, each feature
+moved whole or half-way; count the people for whom at least one combination passes all three
+verifiers. A model that only reads its first-round prompt cannot do better than this at the
+first proposal; revise rounds (probes from the rejected change) can.
+
+Usage: python bench/probe_ceiling.py [--n 100] [--top 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import tempfile
+from pathlib import Path
+
+from common import demo_world
+
+from cf_agent.agent.queries import plan_queries
+from cf_agent.agent.runner import build_verifiers
+from cf_agent.data.cohort import load_cohort
+from cf_agent.data.spec import load_spec
+from cf_agent.finetune.answers import emittable_cf
+from cf_agent.models.classifier import load_bundle
+from cf_agent.tools.projection import project
+from cf_agent.tools.sensitivity import probe_moves
+from cf_agent.tools.verifiers import Verifiers
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--n", type=int, default=100)
+    parser.add_argument("--top", type=int, default=4, help="probes shown (the compact prompt: 4)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        world = demo_world(Path(tmp))
+        spec = load_spec(world.spec)
+        cohort = load_cohort(world.csv, spec)
+        bundle = load_bundle(world.model_dir, spec)
+        verifiers = build_verifiers(spec, bundle, cohort, world.model_dir, 0.0)
+        people = plan_queries(cohort, bundle, args.n)
+        reachable = 0
+        for person in people:
+            moves = probe_moves(bundle, spec, person.row, top=args.top).moves
+            found = False
+            for r in range(1, len(moves) + 1):
+                for subset in itertools.combinations(moves, r):
+                    for halves in itertools.product((False, True), repeat=r):
+                        values = {
+                            m.feature: m.half if h else m.to
+                            for m, h in zip(subset, halves, strict=True)
+                        }
+                        cf = emittable_cf(
+                            spec, person.row, project(spec, person.row, {**person.row, **values})
+                        )
+                        if Verifiers.all_passed(verifiers.check(person.row, cf)):
+                            found = True
+                            break
+                    if found:
+                        break
+                if found:
+                    break
+            reachable += found
+    print(
+        f"{reachable} of {len(people)} people have a CF made only of the {args.top} probes shown "
+        f"(each whole or half-way) that passes all three verifiers"
+    )
+
+
+if __name__ == "__main__":
+    main()
