@@ -69,7 +69,8 @@ def test_dice_genetic_returns_rows_that_keep_the_immutables_or_says_why_not(
     for query in small.queries(2):
         (proposal,) = proposer.propose(small.requests(query, 1))
         if proposal.values is None:
-            assert proposal.error == "dice-genetic found no counterfactual"
+            # "... within its 30 s limit" when a loaded machine runs the search past its limit
+            assert (proposal.error or "").startswith("dice-genetic found no counterfactual")
         else:
             assert_well_formed(small, query.row, proposal.values)
             found += 1
