@@ -15,7 +15,7 @@ from cf_agent.agent.state import Candidate, CFSource, CFState, is_llm_source
 from cf_agent.proposers import CFRequest, Proposal
 from cf_agent.tools.rationale import change_rationale
 from cf_agent.tools.refine import provenance, refine
-from cf_agent.tools.sensitivity import probe_moves
+from cf_agent.tools.sensitivity import PROBES_SHOWN, probe_moves
 from cf_agent.tools.verdict import Verdict
 
 MAX_REFINE_STARTS = 3
@@ -29,7 +29,7 @@ def propose_counterfactuals(state: CFState, runtime: Runtime[AgentContext]) -> d
     # Revising: probe from the rejected change, so the model sees where further moves take it.
     start = last["values"] if last else None
     probes = (
-        probe_moves(ctx.model, ctx.spec, state["query"], top=3 + wanted, start=start)
+        probe_moves(ctx.model, ctx.spec, state["query"], top=PROBES_SHOWN - 1 + wanted, start=start)
         if ctx.hints
         else None
     )

@@ -3,11 +3,10 @@
 Candidates come from the sources a user picks: accepted CFs in `cf-agent run` output or an audit
 log, and classic baselines run on the people the agent would be asked about. Every candidate is
 rounded to what the constrained decoder can emit and checked by all three verifiers again (the
-classifier may be newer than the run); one target per person is kept, the sparsest. People, not
-rows, are split into train and validation by a hash of their id, so a person never sits on both
-sides. Revise-round examples are on-policy (`revise_examples`): the model being trained answers
-the first-round prompt, and each proposal the verifiers reject becomes a revise prompt with its
-real feedback, answered by the person's target.
+classifier may be newer than the run); one target per person is kept: preferably one that moves
+only features the prompt's probes show (the `probes` source writes those), then the sparsest.
+People, not rows, are split into train and validation by a hash of their id, so a person never
+sits on both sides. Revise-round examples (revise.py) continue a rejected first proposal.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from pydantic import BaseModel, Field
 from cf_agent.agent.queries import Query
 from cf_agent.audit.store import AuditStore, EventType
 from cf_agent.data.cohort import Cohort
-from cf_agent.data.spec import FeatureSpec
+from cf_agent.data.spec import FeatureSpec, SumRule
 from cf_agent.errors import CfAgentError, DataError
 from cf_agent.finetune.answers import answer_text, emittable_cf
 from cf_agent.models.baselines import BASELINE_METHODS, load_baseline
@@ -34,7 +33,7 @@ from cf_agent.models.llm.proposer import render_request
 from cf_agent.prompts.render import PromptTemplate
 from cf_agent.proposers import CFRequest, ChatMessage
 from cf_agent.tools.metrics import changed_features, proximity_l2_range
-from cf_agent.tools.sensitivity import probe_moves
+from cf_agent.tools.sensitivity import PROBES_SHOWN, probe_moves
 from cf_agent.tools.verifiers import Verifiers
 
 Split = Literal["train", "val"]
@@ -181,9 +180,11 @@ def baseline_candidates(
     time_limit_s: float,
     seed: int,
     progress: Callable[[str, int, int], None] | None = None,
+    per_person: int = 1,
     **options: Any,
 ) -> list[Candidate]:
-    """One CF per person from a classic baseline, run on the agent's own queries."""
+    """Up to `per_person` CFs per person from a classic baseline, run on the agent's own
+    queries (several, when the verifiers may reject the best one and the next is useful)."""
     proposer = load_baseline(
         method, spec, bundle, train_frame, time_limit_s=time_limit_s, seed=seed, **options
     )
@@ -195,7 +196,7 @@ def baseline_candidates(
             current_class=query.current_class,
             desired_class=spec.desired_class,
         )
-        for proposal in proposer.propose([request]):
+        for proposal in proposer.propose([request] * per_person):
             if proposal.values is not None:
                 provenance = {"kind": "baseline", "method": method}
                 provenance.update({k: str(v) for k, v in options.items()})
@@ -235,7 +236,7 @@ class PromptRenderer:
         """The CFRequest propose_counterfactuals builds with k = 1: round one, or a revise round
         after `previous` was rejected (its probes then go from `previous`)."""
         probes = (
-            probe_moves(self.bundle, self.spec, query.row, top=4, start=previous)
+            probe_moves(self.bundle, self.spec, query.row, top=PROBES_SHOWN, start=previous)
             if self.hints
             else None
         )
@@ -255,12 +256,23 @@ class PromptRenderer:
 
 
 def _best_target(
-    spec: FeatureSpec, row: Mapping[str, Any], kept: Sequence[tuple[dict[str, Any], Candidate]]
+    spec: FeatureSpec,
+    row: Mapping[str, Any],
+    kept: Sequence[tuple[dict[str, Any], Candidate]],
+    shown: set[str],
 ) -> tuple[dict[str, Any], Candidate]:
-    """The sparsest verified CF, then the closest: the change a person can most easily make."""
+    """The verified CF the prompt can teach best: first one that moves only features the
+    prompt shows (a model reading it could have written it), then the sparsest, then the
+    closest (the change a person can most easily make)."""
+
+    def unshown(values: dict[str, Any]) -> set[str]:
+        derived = {r.total for r in spec.rules if isinstance(r, SumRule)}
+        return set(changed_features(spec, row, values)) - shown - derived
+
     return min(
         kept,
         key=lambda item: (
+            bool(unshown(item[0])),
             len(changed_features(spec, row, item[0])),
             proximity_l2_range(spec, row, item[0]),
         ),
@@ -308,10 +320,11 @@ def build_examples(
     for query in queries:  # query order: deterministic whatever the source order
         if query.query_id not in kept:
             continue
-        target, candidate = _best_target(spec, query.row, kept[query.query_id])
+        request = renderer.request(query)
+        shown = {m.feature for m in request.probes.moves} if request.probes else set()
+        target, candidate = _best_target(spec, query.row, kept[query.query_id], shown)
         by_source[candidate.provenance["method"]] += 1
         split = person_split(query.query_id, val_share, seed)
-        request = renderer.request(query)
         answer = answer_text(spec, query.row, target)
         common = {"person_id": query.query_id, "split": split, "answer": answer}
         examples.append(

@@ -65,9 +65,10 @@ class FinetuneOptions(BaseModel):
     out: Path = Field(description="Adapter directory to write.")
     base: str = Field(default="embedded", description="embedded or hf:<id|path>.")
     sources: str = Field(
-        default="search",
-        description="Where targets come from, comma-separated: baselines (the search teacher by "
-        "default), run:<results.jsonl>, audit:<db>.",
+        default="probes,search",
+        description="Where targets come from, comma-separated: baselines (by default the best "
+        "combination of the probes the prompt shows, else the search teacher), "
+        "run:<results.jsonl>, audit:<db>.",
     )
     people: int | None = Field(default=800, ge=1, description="First N queries to learn from.")
     val_share: float = Field(default=0.05, gt=0.0, lt=1.0, description="Share of people held out.")
@@ -79,7 +80,10 @@ class FinetuneOptions(BaseModel):
         "model) becomes an on-policy revise example.",
     )
     teacher_margin: float = Field(
-        default=0.1, ge=0.0, lt=1.0, description="search teacher: lead of the desired class."
+        default=0.1,
+        ge=0.0,
+        lt=1.0,
+        description="search and probes teachers: lead of the desired class.",
     )
     teacher_grid: Literal["fine", "half"] = Field(
         default="half", description="search teacher: shrink to tenths or to half/whole steps."

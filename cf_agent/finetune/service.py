@@ -66,6 +66,8 @@ CARD_FILE = "card.json"
 EXAMPLES_FILE = "examples.jsonl"
 COMPARE_JSON = "compare.json"
 COMPARE_MD = "compare.md"
+# Probe combinations kept per person as candidate targets (the verifiers then pick).
+PROBE_TARGETS = 6
 # Share of the people whose "best probe alone" change gets a revise example.
 PROBE_REVISE_SHARE = 0.5
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
@@ -110,11 +112,11 @@ def _candidates(
         elif kind == "audit":
             found += audit_candidates(Path(path))
         else:
-            extra = (
-                {"margin": options.teacher_margin, "grid": options.teacher_grid}
-                if source == "search"
-                else {}
-            )
+            extra: dict[str, Any] = {}
+            if source == "search":
+                extra = {"margin": options.teacher_margin, "grid": options.teacher_grid}
+            elif source == "probes":  # several: the closest combination may be implausible
+                extra = {"margin": options.teacher_margin, "per_person": PROBE_TARGETS}
             found += baseline_candidates(
                 source,
                 context["spec"],

@@ -19,6 +19,9 @@ from cf_agent.data.spec import FeatureSpec
 from cf_agent.tools.classifier_check import ProbabilisticClassifier
 from cf_agent.tools.projection import project
 
+# Probes a prompt shows for one CF (the compact prompt's table; one more for each further CF).
+PROBES_SHOWN = 4
+
 
 class Probe(BaseModel):
     """One feature moved alone, half-way and all the way to the end of its allowed step, and

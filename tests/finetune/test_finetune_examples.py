@@ -25,6 +25,8 @@ from cf_agent.finetune.examples import (
 from cf_agent.finetune.revise import probe_revise_examples, revise_examples
 from cf_agent.models.llm.proposer import LLMProposer
 from cf_agent.prompts.render import load_prompt, load_prompts
+from cf_agent.tools.classifier_check import ClassifierCheck
+from cf_agent.tools.verifiers import Verifiers
 
 
 def renderer(world: World, prompt: str = "zero_shot") -> PromptRenderer:
@@ -249,29 +251,44 @@ def test_revise_targets_continue_the_rejected_change_with_probes_from_it(world: 
 
 
 def test_probe_revise_examples_start_from_the_best_probe_alone(world: World) -> None:
-    people = walkers(world, 3)
+    # Steps 3,000-3,100: the best probe alone (+5,000, the largest step) ends at p(normal)
+    # 0.55-0.62, which passes the plain verifiers but not a 0.25 margin.
     queries = plan_queries(world.cohort, world.bundle, None)
+    people = [q for q in queries if 3000 <= q.row["steps"] <= 3100]
+    assert people
     result = build_examples(
         world.spec,
         world.cohort,
         queries,
-        [candidate(p, more_steps(p, 3000), "m") for p in people],
+        [candidate(p, more_steps(p, 5000), "m") for p in people],
         world.verifiers,
         renderer(world, "compact"),
         val_share=0.0,
     )
+    strict = Verifiers(
+        classifier_check=ClassifierCheck(world.bundle, world.spec, margin=0.25),
+        actionability=world.verifiers.actionability,
+        plausibility=world.verifiers.plausibility,
+    )
     examples = probe_revise_examples(
         world.spec,
         renderer(world, "compact"),
-        world.verifiers,
+        strict,
         people,
         result.examples,
         teacher=lambda row, start, exclude: None,
     )
-    for example in examples:
+    targeted = {e.person_id for e in result.examples}
+    rejected = [
+        p
+        for p in people
+        if p.query_id in targeted
+        and not strict.all_passed(strict.check(p.row, more_steps(p, 5000)))
+    ]
+    assert len(rejected) >= 2
+    assert [e.person_id for e in examples] == [p.query_id for p in rejected]
+    for example, query in zip(examples, rejected, strict=True):
         assert example.round == "revise" and example.provenance["previous"] == "best probe alone"
-        assert example.previous is not None
-        query = next(p for p in people if p.query_id == example.person_id)
-        changed = [n for n in world.spec.feature_names if example.previous[n] != query.row[n]]
-        assert len(changed) == 1  # one feature moved: the best probe
-        assert not world.verifiers.all_passed(world.verifiers.check(query.row, example.previous))
+        assert example.previous == {**query.row, "steps": query.row["steps"] + 5000}
+        assert example.provenance["answer"] == "person's target"  # the teacher found nothing
+        assert "margin" in example.messages[1]["content"]  # the strict verifier's real feedback

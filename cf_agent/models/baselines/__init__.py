@@ -1,7 +1,8 @@
 """Classic counterfactual methods behind the Proposer interface, for comparison with the agent.
 
 Method strings: dice-random, dice-genetic, dice-kdtree (dice-ml), cfnow-greedy, cfnow-random
-(cfnow), nice (NICEx) and search (cf-agent's own greedy search: no LLM, no extra library).
+(cfnow), nice (NICEx), search (cf-agent's own greedy search: no LLM, no extra library) and
+probes (the best combination of the probes the compact prompt shows).
 Each library is imported only when its method is loaded, and a missing one is reported with the
 command that installs it.
 """
@@ -25,6 +26,7 @@ BASELINE_METHODS = (
     "cfnow-random",
     "nice",
     "search",
+    "probes",
 )
 _INSTALL = {
     "dice": "pip install dice-ml==0.12",
@@ -56,7 +58,7 @@ def load_baseline(
 
     Options: time_limit_s and seed (all methods), limit_seconds (cfnow-*: fine-tuning budget),
     optimization (nice: "sparsity" or "proximity"), margin and grid (search: how far past the
-    boundary; "fine" or "half").
+    boundary; "fine" or "half"), margin and top (probes: how many probes are combined).
     """
     if method not in BASELINE_METHODS:
         raise UnknownMethodError(
@@ -69,6 +71,11 @@ def load_baseline(
 
         _check_options(method, options, common | {"margin", "grid"})
         return SearchProposer(spec, bundle, **options)
+    if method == "probes":
+        from cf_agent.models.baselines.probes import ProbesProposer
+
+        _check_options(method, options, common | {"margin", "top"})
+        return ProbesProposer(spec, bundle, **options)
     try:
         if family == "dice":
             from cf_agent.models.baselines.dice import DiceProposer

@@ -1,0 +1,65 @@
+"""`probes`: the best CF made only of the single-feature probes the compact prompt shows.
+
+The compact prompt shows a person's top `top` probes (tools/sensitivity.py: one feature moved
+half-way or all the way, and where p(desired) went). This method tries every combination of
+them, each feature moved half-way or whole, and returns those the classifier accepts (by
+`margin`), fewest features first, then the closest. It is the fine-tuning teacher for the first
+round: its answer uses nothing the prompt does not show, so a model can learn to write it from
+the prompt alone; and it measures how far the prompt's information alone can go.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from cf_agent.data.spec import FeatureSpec
+from cf_agent.models.baselines.base import BaselineProposer
+from cf_agent.models.classifier import ClassifierBundle
+from cf_agent.tools.classifier_check import ClassifierCheck
+from cf_agent.tools.metrics import changed_features, proximity_l2_range
+from cf_agent.tools.projection import project
+from cf_agent.tools.sensitivity import PROBES_SHOWN, probe_moves
+
+
+class ProbesProposer(BaselineProposer):
+    """Every whole/half combination of the shown probes; the sparsest, closest ones that flip."""
+
+    def __init__(
+        self,
+        spec: FeatureSpec,
+        bundle: ClassifierBundle,
+        time_limit_s: float = 30.0,
+        seed: int = 0,
+        margin: float = 0.0,
+        top: int = PROBES_SHOWN,
+    ) -> None:
+        if top < 1:
+            raise ValueError(f"top must be at least 1, got {top}")
+        super().__init__("probes", spec, bundle, time_limit_s=time_limit_s, seed=seed)
+        self.margin = margin
+        self.top = top
+        self.check_ = ClassifierCheck(self.model, spec, margin=margin)
+
+    def _search(self, row: dict[str, Any], count: int, seed: int) -> list[dict[str, Any]]:
+        moves = probe_moves(self.model, self.spec, row, top=self.top).moves
+        combos: list[dict[str, Any]] = []
+        for size in range(1, len(moves) + 1):
+            for subset in itertools.combinations(moves, size):
+                for halves in itertools.product((False, True), repeat=size):
+                    values = {
+                        m.feature: m.half if half else m.to
+                        for m, half in zip(subset, halves, strict=True)
+                    }
+                    combos.append(project(self.spec, row, {**row, **values}))
+        if not combos:
+            return []
+        verdicts = self.check_.check_many(row, combos)
+        passing = [c for c, v in zip(combos, verdicts, strict=True) if v.passed]
+        passing.sort(
+            key=lambda c: (
+                len(changed_features(self.spec, row, c)),
+                proximity_l2_range(self.spec, row, c),
+            )
+        )
+        return passing[:count]
