@@ -14,7 +14,6 @@ Usage: python bench/probe_ceiling.py [--n 100] [--top 4]
 from __future__ import annotations
 
 import argparse
-import itertools
 import tempfile
 from pathlib import Path
 
@@ -25,8 +24,8 @@ from cf_agent.agent.runner import build_verifiers
 from cf_agent.data.cohort import load_cohort
 from cf_agent.data.spec import load_spec
 from cf_agent.finetune.answers import emittable_cf
+from cf_agent.models.baselines.probes import probe_combinations
 from cf_agent.models.classifier import load_bundle
-from cf_agent.tools.projection import project
 from cf_agent.tools.sensitivity import probe_moves
 from cf_agent.tools.verifiers import Verifiers
 
@@ -46,25 +45,12 @@ def main() -> None:
         reachable = 0
         for person in people:
             moves = probe_moves(bundle, spec, person.row, top=args.top).moves
-            found = False
-            for r in range(1, len(moves) + 1):
-                for subset in itertools.combinations(moves, r):
-                    for halves in itertools.product((False, True), repeat=r):
-                        values = {
-                            m.feature: m.half if h else m.to
-                            for m, h in zip(subset, halves, strict=True)
-                        }
-                        cf = emittable_cf(
-                            spec, person.row, project(spec, person.row, {**person.row, **values})
-                        )
-                        if Verifiers.all_passed(verifiers.check(person.row, cf)):
-                            found = True
-                            break
-                    if found:
-                        break
-                if found:
-                    break
-            reachable += found
+            reachable += any(
+                Verifiers.all_passed(
+                    verifiers.check(person.row, emittable_cf(spec, person.row, combo))
+                )
+                for combo in probe_combinations(spec, person.row, moves)
+            )
     print(
         f"{reachable} of {len(people)} people have a CF made only of the {args.top} probes shown "
         f"(each whole or half-way) that passes all three verifiers"

@@ -37,7 +37,7 @@ class EvalOptions(BaseModel):
         min_length=1,
         description="Comma-separated: LLM model strings (embedded, hf:..., openai:...: the LLM "
         "alone; append +refine for the LLM followed by the search) and baselines (search, "
-        "dice-random, dice-genetic, dice-kdtree, cfnow-greedy, cfnow-random, nice).",
+        "dice-random, dice-genetic, dice-kdtree, cfnow-greedy, cfnow-random, nice, probes).",
     )
     n: int | None = Field(default=100, ge=1, description="At most this many people (same for all).")
     k: int = Field(default=1, ge=1, le=20, description="CFs asked per person.")

@@ -24,7 +24,7 @@ from cf_agent.finetune.examples import (
 from cf_agent.models.baselines import load_baseline
 from cf_agent.models.baselines.search import SearchProposer
 from cf_agent.prompts.render import load_prompts
-from cf_agent.proposers import CFRequest, Proposal
+from cf_agent.proposers import Proposal
 from cf_agent.tools.classifier_check import ClassifierCheck
 from cf_agent.tools.metrics import changed_features
 from cf_agent.tools.projection import project
@@ -40,13 +40,7 @@ def _propose(world: SmallWorld, k: int = 1, **options: Any) -> list[tuple[dict, 
     proposer = load_baseline("probes", world.spec, world.bundle, world.train, **options)
     out = []
     for query in world.queries(12):
-        request = CFRequest(
-            query_id=query.query_id,
-            row=query.row,
-            current_class=query.current_class,
-            desired_class=world.spec.desired_class,
-        )
-        out.append((query.row, proposer.propose([request] * k)))
+        out.append((query.row, proposer.propose(world.requests(query, k))))
     return out
 
 

@@ -13,7 +13,7 @@ import pytest
 from baselines.baseline_world import SmallWorld, assert_well_formed, small_world
 
 from cf_agent.models.baselines import load_baseline
-from cf_agent.proposers import CFRequest, Proposal
+from cf_agent.proposers import Proposal
 from cf_agent.tools.classifier_check import ClassifierCheck
 from cf_agent.tools.metrics import changed_features
 from cf_agent.tools.sensitivity import probe_moves
@@ -30,13 +30,7 @@ def _propose(
     proposer = load_baseline("search", world.spec, world.bundle, world.train, **options)
     out = []
     for query in world.queries(12):
-        request = CFRequest(
-            query_id=query.query_id,
-            row=query.row,
-            current_class=query.current_class,
-            desired_class=world.spec.desired_class,
-        )
-        out += [(query.row, p) for p in proposer.propose([request] * k)]
+        out += [(query.row, p) for p in proposer.propose(world.requests(query, k))]
     return out
 
 

@@ -11,6 +11,7 @@ the prompt alone; and it measures how far the prompt's information alone can go.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cf_agent.data.spec import FeatureSpec
@@ -19,7 +20,7 @@ from cf_agent.models.classifier import ClassifierBundle
 from cf_agent.tools.classifier_check import ClassifierCheck
 from cf_agent.tools.metrics import changed_features, proximity_l2_range
 from cf_agent.tools.projection import project
-from cf_agent.tools.sensitivity import PROBES_SHOWN, probe_moves
+from cf_agent.tools.sensitivity import PROBES_SHOWN, Probe, probe_moves
 
 
 class ProbesProposer(BaselineProposer):
@@ -43,15 +44,7 @@ class ProbesProposer(BaselineProposer):
 
     def _search(self, row: dict[str, Any], count: int, seed: int) -> list[dict[str, Any]]:
         moves = probe_moves(self.model, self.spec, row, top=self.top).moves
-        combos: list[dict[str, Any]] = []
-        for size in range(1, len(moves) + 1):
-            for subset in itertools.combinations(moves, size):
-                for halves in itertools.product((False, True), repeat=size):
-                    values = {
-                        m.feature: m.half if half else m.to
-                        for m, half in zip(subset, halves, strict=True)
-                    }
-                    combos.append(project(self.spec, row, {**row, **values}))
+        combos = probe_combinations(self.spec, row, moves)
         if not combos:
             return []
         verdicts = self.check_.check_many(row, combos)
@@ -63,3 +56,20 @@ class ProbesProposer(BaselineProposer):
             )
         )
         return passing[:count]
+
+
+def probe_combinations(
+    spec: FeatureSpec, row: Mapping[str, Any], moves: Sequence[Probe]
+) -> list[dict[str, Any]]:
+    """Every non-empty set of the probes, each moved half-way or whole, projected onto the
+    person's allowed values; fewer moves first."""
+    combos = []
+    for size in range(1, len(moves) + 1):
+        for subset in itertools.combinations(moves, size):
+            for halves in itertools.product((False, True), repeat=size):
+                values = {
+                    m.feature: m.half if half else m.to
+                    for m, half in zip(subset, halves, strict=True)
+                }
+                combos.append(project(spec, row, {**row, **values}))
+    return combos
