@@ -30,16 +30,20 @@ class LoraSettings(BaseModel):
     )
     epochs: float = Field(default=2.0, gt=0, description="Passes over the training examples.")
     learning_rate: float = Field(
-        default=5e-4, gt=0, description="Peak AdamW learning rate (cosine schedule)."
+        default=1e-3, gt=0, description="Peak AdamW learning rate (cosine schedule)."
     )
     batch_size: int = Field(default=8, ge=1, description="Examples per step.")
-    max_steps: int | None = Field(default=None, ge=1, description="Stop after this many steps.")
+    max_steps: int | None = Field(
+        default=64,
+        ge=1,
+        description="Stop after this many steps (64: about 30 min on 2 CPU cores).",
+    )
     warmup_share: float = Field(
         default=0.05, ge=0.0, lt=1.0, description="Share of the steps that warm the rate up."
     )
     max_length: int = Field(default=1024, ge=64, description="Longer examples are left out.")
     eval_every: int = Field(
-        default=25, ge=1, description="Steps between held-out validity measurements."
+        default=16, ge=1, description="Steps between held-out validity measurements."
     )
     patience: int = Field(
         default=3, ge=1, description="Stop after this many measurements without improvement."
@@ -70,10 +74,10 @@ class FinetuneOptions(BaseModel):
         "combination of the probes the prompt shows, else the search teacher), "
         "run:<results.jsonl>, audit:<db>.",
     )
-    people: int | None = Field(default=800, ge=1, description="First N queries to learn from.")
-    val_share: float = Field(default=0.05, gt=0.0, lt=1.0, description="Share of people held out.")
+    people: int | None = Field(default=640, ge=1, description="First N queries to learn from.")
+    val_share: float = Field(default=0.06, gt=0.0, lt=1.0, description="Share of people held out.")
     revise_share: float = Field(
-        default=0.25,
+        default=0.2,
         ge=0.0,
         le=1.0,
         description="Share of training people whose own rejected first proposal (from the base "
@@ -89,7 +93,7 @@ class FinetuneOptions(BaseModel):
         default="half", description="search teacher: shrink to tenths or to half/whole steps."
     )
     eval_people: int = Field(
-        default=40, ge=1, description="Held-out people whose first-proposal validity is tracked."
+        default=32, ge=1, description="Held-out people whose first-proposal validity is tracked."
     )
     time_limit_s: float = Field(
         default=10.0,
