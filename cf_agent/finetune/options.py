@@ -69,10 +69,10 @@ class FinetuneOptions(BaseModel):
     out: Path = Field(description="Adapter directory to write.")
     base: str = Field(default="embedded", description="embedded or hf:<id|path>.")
     sources: str = Field(
-        default="probes,search",
-        description="Where targets come from, comma-separated: baselines (by default the best "
-        "combination of the probes the prompt shows, else the search teacher), "
-        "run:<results.jsonl>, audit:<db>.",
+        default="search",
+        description="Where targets come from, comma-separated: baselines (the search teacher by "
+        "default; probes: combinations of the probes the prompt shows), run:<results.jsonl>, "
+        "audit:<db>.",
     )
     people: int | None = Field(default=640, ge=1, description="First N queries to learn from.")
     val_share: float = Field(default=0.06, gt=0.0, lt=1.0, description="Share of people held out.")
