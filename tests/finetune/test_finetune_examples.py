@@ -14,6 +14,7 @@ from cf_agent.agent.queries import Query, plan_queries
 from cf_agent.audit.store import AuditStore, EventType
 from cf_agent.finetune.examples import (
     Candidate,
+    ExampleSet,
     PromptRenderer,
     SourceError,
     audit_candidates,
@@ -50,9 +51,29 @@ def candidate(query: Query, values: dict[str, Any], method: str) -> Candidate:
     )
 
 
+def examples_for(
+    world: World,
+    candidates: list[Candidate],
+    prompt: str = "zero_shot",
+    val_share: float = 0.0,
+    seed: int = 0,
+) -> ExampleSet:
+    """build_examples over every query of the world, prompts rendered as the agent does."""
+    queries = plan_queries(world.cohort, world.bundle, None)
+    return build_examples(
+        world.spec,
+        world.cohort,
+        queries,
+        candidates,
+        world.verifiers,
+        renderer(world, prompt),
+        val_share=val_share,
+        seed=seed,
+    )
+
+
 def test_only_verified_emittable_cfs_become_targets_one_per_person(world: World) -> None:
     people = walkers(world, 3)
-    queries = plan_queries(world.cohort, world.bundle, None)
     first, second, third = people
     candidates = [
         candidate(first, more_steps(first, 3000.4), "sparse"),  # rounds to an int: kept
@@ -63,15 +84,7 @@ def test_only_verified_emittable_cfs_become_targets_one_per_person(world: World)
         Candidate(person_id="nobody", values=first.row, provenance={"kind": "t", "method": "x"}),
     ]
 
-    result = build_examples(
-        world.spec,
-        world.cohort,
-        queries,
-        candidates,
-        world.verifiers,
-        renderer(world),
-        val_share=0.0,
-    )
+    result = examples_for(world, candidates)
 
     assert [e.person_id for e in result.examples] == [first.query_id]
     [example] = result.examples
@@ -90,19 +103,9 @@ def test_only_verified_emittable_cfs_become_targets_one_per_person(world: World)
 
 def test_split_is_by_person_and_every_person_lands_on_one_side(world: World) -> None:
     people = walkers(world, 40)
-    queries = plan_queries(world.cohort, world.bundle, None)
     candidates = [candidate(q, more_steps(q, extra), "m") for q in people for extra in (2900, 3000)]
 
-    result = build_examples(
-        world.spec,
-        world.cohort,
-        queries,
-        candidates,
-        world.verifiers,
-        renderer(world),
-        val_share=0.3,
-        seed=5,
-    )
+    result = examples_for(world, candidates, val_share=0.3, seed=5)
 
     train, val = set(result.persons("train")), set(result.persons("val"))
     assert train and val and not train & val
@@ -118,16 +121,7 @@ def test_split_is_by_person_and_every_person_lands_on_one_side(world: World) -> 
 
 def test_prompts_are_the_agents_own_and_revise_examples_are_on_policy(world: World) -> None:
     people = walkers(world, 2)
-    queries = plan_queries(world.cohort, world.bundle, None)
-    result = build_examples(
-        world.spec,
-        world.cohort,
-        queries,
-        [candidate(p, more_steps(p, 3000), "m") for p in people],
-        world.verifiers,
-        renderer(world),
-        val_share=0.0,
-    )
+    result = examples_for(world, [candidate(p, more_steps(p, 3000), "m") for p in people])
     first, second = result.examples
     # The model being trained answers: right for the first person, too timid for the second.
     backend = ScriptedBackend(
@@ -216,16 +210,7 @@ def test_run_output_and_audit_log_sources(world: World, tmp_path: Path) -> None:
 
 def test_revise_targets_continue_the_rejected_change_with_probes_from_it(world: World) -> None:
     [person] = walkers(world, 1)
-    queries = plan_queries(world.cohort, world.bundle, None)
-    result = build_examples(
-        world.spec,
-        world.cohort,
-        queries,
-        [candidate(person, more_steps(person, 3000), "m")],
-        world.verifiers,
-        renderer(world, "compact"),
-        val_share=0.0,
-    )
+    result = examples_for(world, [candidate(person, more_steps(person, 3000), "m")], "compact")
     timid = more_steps(person, 100)
     backend = ScriptedBackend([json.dumps({"steps": timid["steps"], "rationale": "r"})])
     proposer = LLMProposer(backend, world.spec, *load_prompts("compact"))
@@ -256,14 +241,8 @@ def test_probe_revise_examples_start_from_the_best_probe_alone(world: World) -> 
     queries = plan_queries(world.cohort, world.bundle, None)
     people = [q for q in queries if 3000 <= q.row["steps"] <= 3100]
     assert people
-    result = build_examples(
-        world.spec,
-        world.cohort,
-        queries,
-        [candidate(p, more_steps(p, 5000), "m") for p in people],
-        world.verifiers,
-        renderer(world, "compact"),
-        val_share=0.0,
+    result = examples_for(
+        world, [candidate(p, more_steps(p, 5000), "m") for p in people], "compact"
     )
     strict = Verifiers(
         classifier_check=ClassifierCheck(world.bundle, world.spec, margin=0.25),
