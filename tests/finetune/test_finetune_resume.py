@@ -88,7 +88,7 @@ def test_a_checkpoint_of_other_settings_is_refused(tmp_path: Path) -> None:
         train(base, tmp_path / "run" / "out", stop_at=2)
 
     with pytest.raises(OutputError, match="other training examples, base model or settings"):
-        train(base, tmp_path / "run" / "out", learning_rate=1e-3)
+        train(base, tmp_path / "run" / "out", learning_rate=SETTINGS.learning_rate * 2)
 
 
 def test_work_from_other_inputs_is_refused_unless_overwrite(tmp_path: Path) -> None:
