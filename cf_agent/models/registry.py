@@ -6,6 +6,7 @@ Backends import torch / langchain lazily, so commands that need no LLM start fas
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from cf_agent.errors import CfAgentError
@@ -32,10 +33,24 @@ def is_model_string(method: str) -> bool:
     return model in ("embedded", "embedded-base") or model.startswith(("hf:", "openai:"))
 
 
+BUILT_IN_PROMPTS = ("compact", "zero_shot", "few_shot")
+
+
 def default_prompt(model_string: str) -> str:
     """The prompt a model string gets unless one is named: the compact one for the embedded
-    135M model (trained on it, and ~450 tokens instead of ~1,250), zero_shot for the rest."""
-    return "compact" if model_string in ("embedded", "embedded-base") else "zero_shot"
+    135M model (trained on it, and ~450 tokens instead of ~1,250); for `hf:<base>@<adapter>`,
+    the built-in prompt the adapter was fine-tuned on (its card.json); zero_shot for the rest."""
+    if model_string in ("embedded", "embedded-base"):
+        return "compact"
+    if model_string.startswith("hf:") and "@" in model_string:
+        card = Path(model_string.rsplit("@", 1)[1]).expanduser() / "card.json"
+        try:
+            trained = list(json.loads(card.read_text(encoding="utf-8")).get("prompts", {}))
+        except (OSError, ValueError, AttributeError):
+            trained = []
+        if trained and trained[0] in BUILT_IN_PROMPTS:
+            return str(trained[0])
+    return "zero_shot"
 
 
 class UnknownModelError(CfAgentError):

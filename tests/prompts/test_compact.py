@@ -3,6 +3,7 @@ run, then about 150 tokens per person; measured with the embedded model's own to
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -80,3 +81,14 @@ def test_probes_never_show_a_multi_feature_counterfactual(world: World) -> None:
     p = [m.p_after for m in probes.moves]
     assert p == sorted(p, reverse=True)
     assert all(m.p_after > probes.p_now for m in probes.moves)
+
+
+def test_an_adapter_gets_the_prompt_it_was_fine_tuned_on(tmp_path: Path) -> None:
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "card.json").write_text('{"prompts": {"compact": "a", "compact_revise": "b"}}')
+    assert default_prompt(f"hf:some/model@{adapter}") == "compact"
+    assert default_prompt(f"hf:some/model@{tmp_path / 'no-card'}") == "zero_shot"
+    (adapter / "card.json").write_text("not json")
+    assert default_prompt(f"hf:some/model@{adapter}") == "zero_shot"
+    assert default_prompt("hf:some/model") == "zero_shot"
