@@ -21,6 +21,8 @@ def finetune(options: FinetuneOptions) -> None:
             advance(stage, done, total, f"{stage} {info}")
 
         outcome = finetune(options, progress=progress)  # holds --out's lock (locks.py)
+    if outcome.already_done:
+        console.print(f"already done: {outcome.out} holds the adapter of this same command")
     console.print(adapter_table(outcome))
     card = outcome.card
     if card.metrics is not None:

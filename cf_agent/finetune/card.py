@@ -35,6 +35,11 @@ class AdapterCard(BaseModel):
     settings: LoraSettings
     training: TrainReport
     metrics: Comparison | None = Field(description="Before/after on held-out people.")
+    fingerprint: str | None = Field(
+        default=None,
+        description="Hash of the inputs and options that made it: the same command, rerun, "
+        "finds it done.",
+    )
 
 
 def readme(card: AdapterCard) -> str:

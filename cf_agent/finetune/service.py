@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from cf_agent.agent.queries import Query, plan_queries, require_queries
 from cf_agent.agent.runner import build_verifiers
@@ -82,6 +82,7 @@ ProgressFn = Callable[[str, int, int, str], None]
 class FinetuneOutcome(BaseModel):
     out: Path
     card: AdapterCard
+    already_done: bool = False  # out held the adapter of this very command: nothing was run
 
 
 def resolve_base(base: str) -> tuple[str, str]:
@@ -189,10 +190,24 @@ class _Inputs:
         ]
 
 
+def _already_exists(out: Path) -> OutputError:
+    return OutputError(f"{out} already exists", "pass --overwrite or choose --out")
+
+
+def _finished_card(out: Path, fingerprint: str) -> AdapterCard | None:
+    """The card of an adapter in `out` made by this very command, else None."""
+    try:
+        card = AdapterCard.model_validate_json((out / CARD_FILE).read_bytes())
+    except (OSError, ValidationError):
+        return None
+    return card if card.fingerprint == fingerprint else None
+
+
 def _finetune(options: FinetuneOptions, say: ProgressFn) -> FinetuneOutcome:
     resume = ResumeDir(options.out)
-    if options.out.exists() and not options.overwrite and not resume.path.exists():
-        raise OutputError(f"{options.out} already exists", "pass --overwrite or choose --out")
+    fresh = not options.overwrite and not resume.path.exists()
+    if fresh and options.out.exists() and not (options.out / CARD_FILE).exists():
+        raise _already_exists(options.out)
     sources = parse_sources(options.sources)
     model_path, base_label = resolve_base(options.base)
     spec = load_spec(options.spec)
@@ -203,15 +218,21 @@ def _finetune(options: FinetuneOptions, say: ProgressFn) -> FinetuneOutcome:
     inputs = _Inputs(
         sources, model_path, base_label, spec, cohort, bundle, initial, revise, queries
     )
-    resume.open(inputs.fingerprint(options), options.overwrite)
+    fingerprint = inputs.fingerprint(options)
+    if fresh and options.out.exists():  # done already (perhaps killed while it tidied up)?
+        done = _finished_card(options.out, fingerprint)
+        if done is None:
+            raise _already_exists(options.out)
+        return FinetuneOutcome(out=options.out, card=done, already_done=True)
+    resume.open(fingerprint, options.overwrite)
     if resume.published():  # killed once its adapter was in place: only the tidying was left
         resume.discard()
         card = AdapterCard.model_validate_json((options.out / CARD_FILE).read_bytes())
         return FinetuneOutcome(out=options.out, card=card)
     if options.out.exists() and not options.overwrite:
-        raise OutputError(f"{options.out} already exists", "pass --overwrite or choose --out")
+        raise _already_exists(options.out)
     try:
-        card = _train_and_publish(options, inputs, resume, say)
+        card = _train_and_publish(options, inputs, resume, say, fingerprint)
     except Exception:
         resume.discard()
         raise
@@ -299,7 +320,11 @@ def _examples(
 
 
 def _train_and_publish(
-    options: FinetuneOptions, inputs: _Inputs, resume: ResumeDir, say: ProgressFn
+    options: FinetuneOptions,
+    inputs: _Inputs,
+    resume: ResumeDir,
+    say: ProgressFn,
+    fingerprint: str,
 ) -> AdapterCard:
     spec, cohort, bundle = inputs.spec, inputs.cohort, inputs.bundle
     verifiers = build_verifiers(spec, bundle, cohort, options.model_dir, margin=0.0)
@@ -381,6 +406,7 @@ def _train_and_publish(
         settings=options.lora,
         training=report,
         metrics=comparison,
+        fingerprint=fingerprint,
     )
     write_text_atomic(tmp / CARD_FILE, card.model_dump_json(indent=2) + "\n")
     stamp_card(tmp)  # the weights' and config's hashes, checked when the adapter loads

@@ -88,8 +88,16 @@ def test_finetune_writes_a_complete_adapter_dir_with_its_card(
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
     assert oct((out / "adapter_model.safetensors").stat().st_mode & 0o777) == "0o644"
 
+    # The same command again (as after a kill that landed once it had finished) finds it done.
+    weights = (out / "adapter_model.safetensors").read_bytes()
+    again = finetune(options(world, model_dir, tmp_path, command="cf-agent finetune ..."))
+    assert again.already_done and again.card == outcome.card
+    assert (out / "adapter_model.safetensors").read_bytes() == weights
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    # Other options would make another adapter: refused, not silently kept.
+    other = LoraSettings(top_layers=1, rank=4, batch_size=1, max_steps=2)
     with pytest.raises(OutputError, match="already exists"):
-        finetune(options(world, model_dir, tmp_path))
+        finetune(options(world, model_dir, tmp_path, lora=other))
 
 
 def test_a_failed_finetune_leaves_no_adapter_dir(
