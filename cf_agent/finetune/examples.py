@@ -28,12 +28,13 @@ from cf_agent.data.spec import FeatureSpec, SumRule
 from cf_agent.errors import CfAgentError, DataError
 from cf_agent.finetune.answers import answer_text, emittable_cf
 from cf_agent.models.baselines import BASELINE_METHODS, load_baseline
+from cf_agent.models.baselines.probes import probe_prefixes
 from cf_agent.models.classifier import ClassifierBundle
 from cf_agent.models.llm.proposer import render_request
 from cf_agent.prompts.render import PromptTemplate
 from cf_agent.proposers import CFRequest, ChatMessage
 from cf_agent.tools.metrics import changed_features, proximity_l2_range
-from cf_agent.tools.sensitivity import PROBES_SHOWN, probe_moves
+from cf_agent.tools.sensitivity import PROBES_SHOWN, Probe, probe_moves
 from cf_agent.tools.verifiers import Verifiers
 
 Split = Literal["train", "val"]
@@ -259,20 +260,24 @@ def _best_target(
     spec: FeatureSpec,
     row: Mapping[str, Any],
     kept: Sequence[tuple[dict[str, Any], Candidate]],
-    shown: set[str],
+    probes: Sequence[Probe],
 ) -> tuple[dict[str, Any], Candidate]:
     """The verified CF the prompt can teach best: first one that moves only features the
-    prompt shows (a model reading it could have written it), then the sparsest, then the
-    closest (the change a person can most easily make)."""
+    prompt shows (a model reading it could have written it), and of those the shortest prefix
+    of the shown probes, each whole (one rule for every person: "apply the first k probes");
+    then the sparsest, then the closest (the change a person can most easily make)."""
+    shown = {m.feature for m in probes}
+    derived = {r.total for r in spec.rules if isinstance(r, SumRule)}
+    prefixes = [emittable_cf(spec, row, p) for p in probe_prefixes(spec, row, probes)]
 
     def unshown(values: dict[str, Any]) -> set[str]:
-        derived = {r.total for r in spec.rules if isinstance(r, SumRule)}
         return set(changed_features(spec, row, values)) - shown - derived
 
     return min(
         kept,
         key=lambda item: (
             bool(unshown(item[0])),
+            prefixes.index(item[0]) if item[0] in prefixes else len(prefixes),
             len(changed_features(spec, row, item[0])),
             proximity_l2_range(spec, row, item[0]),
         ),
@@ -321,8 +326,8 @@ def build_examples(
         if query.query_id not in kept:
             continue
         request = renderer.request(query)
-        shown = {m.feature for m in request.probes.moves} if request.probes else set()
-        target, candidate = _best_target(spec, query.row, kept[query.query_id], shown)
+        probes = request.probes.moves if request.probes else []
+        target, candidate = _best_target(spec, query.row, kept[query.query_id], probes)
         by_source[candidate.provenance["method"]] += 1
         split = person_split(query.query_id, val_share, seed)
         answer = answer_text(spec, query.row, target)

@@ -2,8 +2,9 @@
 fine-tuning teacher).
 
 Checked on the small demo world with its real classifier: every CF flips the model by the margin
-it is given, moves only the shown probes' features to their shown values, and CFs come sparsest
-first; no combination is missed that would have been sparser.
+it is given, moves only the shown probes' features to their shown values, and CFs come in the
+teacher's order: the shortest prefix of whole probes first, then the sparsest others; none is
+missed.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pytest
 from baselines.baseline_world import SmallWorld, assert_well_formed, small_world
 
 from cf_agent.agent.runner import build_verifiers
+from cf_agent.finetune.answers import answer_text, emittable_cf
 from cf_agent.finetune.examples import (
     Candidate,
     PromptRenderer,
@@ -63,23 +65,46 @@ def test_probes_flip_the_classifier_with_only_the_shown_moves(world: SmallWorld)
                 assert (name, float(values[name])) in shown, (name, values[name])
 
 
-def test_k_cfs_come_sparsest_first_and_none_sparser_is_missed(world: SmallWorld) -> None:
+def _flipping_combinations(
+    world: SmallWorld, row: dict, check: ClassifierCheck
+) -> tuple[list[dict], list[dict]]:
+    """Enumerated here, independently of probes.py: the passing prefixes of whole probes (the
+    first, the first two, ...) and every other passing whole/half combination."""
+    moves = probe_moves(world.bundle, world.spec, row, top=PROBES_SHOWN).moves
+    prefixes = [
+        project(world.spec, row, {**row, **{m.feature: m.to for m in moves[:k]}})
+        for k in range(1, len(moves) + 1)
+    ]
+    others = []
+    for size in range(1, len(moves) + 1):
+        for subset in itertools.combinations(moves, size):
+            for halves in itertools.product((False, True), repeat=size):
+                pairs = zip(subset, halves, strict=True)
+                values = {m.feature: m.half if h else m.to for m, h in pairs}
+                cf = project(world.spec, row, {**row, **values})
+                if cf not in prefixes and check.check(row, cf).passed:
+                    others.append(cf)
+    return [p for p in prefixes if check.check(row, p).passed], others
+
+
+def test_k_cfs_come_shortest_whole_prefix_first_then_sparsest(world: SmallWorld) -> None:
     check = ClassifierCheck(world.bundle, world.spec)
+    sparser_skipped = 0
     for row, proposals in _propose(world, k=3):
         found = [p.values for p in proposals if p.values is not None]
-        sizes = [len(changed_features(world.spec, row, v)) for v in found]
+        prefixes, others = _flipping_combinations(world, row, check)
+        assert found[: len(prefixes)] == prefixes[:3]
+        rest = found[len(prefixes) :]
+        sizes = [len(changed_features(world.spec, row, v)) for v in rest]
         assert sizes == sorted(sizes)
-        if not found:
-            continue
-        moves = probe_moves(world.bundle, world.spec, row, top=PROBES_SHOWN).moves
-        for size in range(1, len(moves) + 1):  # no combination that flips is sparser
-            for subset in itertools.combinations(moves, size):
-                for halves in itertools.product((False, True), repeat=size):
-                    pairs = zip(subset, halves, strict=True)
-                    values = {m.feature: m.half if h else m.to for m, h in pairs}
-                    cf = project(world.spec, row, {**row, **values})
-                    if check.check(row, cf).passed:
-                        assert len(changed_features(world.spec, row, cf)) >= sizes[0]
+        if rest:  # no other combination that flips is sparser than the first one returned
+            assert min(len(changed_features(world.spec, row, o)) for o in others) == sizes[0]
+        if prefixes and others:
+            first = len(changed_features(world.spec, row, prefixes[0]))
+            sparser_skipped += any(
+                len(changed_features(world.spec, row, o)) < first for o in others
+            )
+    assert sparser_skipped >= 1, "no person where the prefix rule outranks a sparser CF"
 
 
 def test_top_must_show_a_probe(world: SmallWorld) -> None:
@@ -125,3 +150,42 @@ def test_finetune_targets_prefer_cfs_of_the_shown_probes_to_sparser_unshown_ones
         world.spec, world.cohort, queries, candidates, verifiers, renderer, val_share=0.0
     )
     assert {e.person_id: e.provenance["method"] for e in result.examples} == wanted
+
+
+def test_finetune_targets_are_the_shortest_verified_prefix_of_whole_probes(
+    world: SmallWorld,
+) -> None:
+    """One rule a small model can learn from the prompt: "the first k probes, whole", with the
+    smallest k that passes all three verifiers, even where a sparser combination also passes."""
+    spec = world.spec
+    verifiers = build_verifiers(spec, world.bundle, world.cohort, world.model_dir, 0.0)
+    renderer = PromptRenderer(spec, world.bundle, *load_prompts("compact"))
+    queries = world.queries(30)
+    probed = baseline_candidates(
+        "probes", spec, world.bundle, world.train, queries, 10.0, 0, per_person=12
+    )
+    result = build_examples(spec, world.cohort, queries, probed, verifiers, renderer, val_share=0)
+    by_id = {q.query_id: q for q in queries}
+    prefixed = outranked = 0
+    for example in result.examples:
+        row = by_id[example.person_id].row
+        moves = renderer.request(by_id[example.person_id]).probes.moves  # type: ignore[union-attr]
+        prefixes = [
+            emittable_cf(
+                spec, row, project(spec, row, {**row, **{m.feature: m.to for m in moves[:k]}})
+            )
+            for k in range(1, len(moves) + 1)
+        ]
+        passing = [p for p in prefixes if verifiers.all_passed(verifiers.check(row, p))]
+        if not passing:
+            continue
+        prefixed += 1
+        assert example.answer == answer_text(spec, row, passing[0]), example.person_id
+        size = len(changed_features(spec, row, passing[0]))
+        outranked += any(
+            c.person_id == example.person_id
+            and len(changed_features(spec, row, c.values)) < size
+            and verifiers.all_passed(verifiers.check(row, emittable_cf(spec, row, c.values)))
+            for c in probed
+        )
+    assert prefixed >= 5 and outranked >= 1, (prefixed, outranked)

@@ -1,10 +1,12 @@
 """`probes`: the best CF made only of the single-feature probes the compact prompt shows.
 
 The compact prompt shows a person's top `top` probes (tools/sensitivity.py: one feature moved
-half-way or all the way, and where p(desired) went). This method tries every combination of
-them, each feature moved half-way or whole, and returns those the classifier accepts (by
-`margin`), fewest features first, then the closest. It is the fine-tuning teacher for the first
-round: its answer uses nothing the prompt does not show, so a model can learn to write it from
+half-way or all the way, and where p(desired) went), strongest first. This method tries every
+combination of them, each feature moved half-way or whole, and returns those the classifier
+accepts (by `margin`): first the prefixes of the list with every probe whole (the first probe,
+the first two, ...), shortest first; then the other combinations, fewest features first, then
+the closest. It is the fine-tuning teacher for the first round: its answer uses nothing the
+prompt does not show, and "the first k probes, whole" is one rule a small model can learn from
 the prompt alone; and it measures how far the prompt's information alone can go.
 """
 
@@ -24,7 +26,8 @@ from cf_agent.tools.sensitivity import PROBES_SHOWN, Probe, probe_moves
 
 
 class ProbesProposer(BaselineProposer):
-    """Every whole/half combination of the shown probes; the sparsest, closest ones that flip."""
+    """Every whole/half combination of the shown probes that flips: the shortest prefix of
+    whole probes first, then the sparsest, closest others."""
 
     def __init__(
         self,
@@ -49,13 +52,25 @@ class ProbesProposer(BaselineProposer):
             return []
         verdicts = self.check_.check_many(row, combos)
         passing = [c for c, v in zip(combos, verdicts, strict=True) if v.passed]
+        prefixes = probe_prefixes(self.spec, row, moves)
         passing.sort(
             key=lambda c: (
+                prefixes.index(c) if c in prefixes else len(prefixes),
                 len(changed_features(self.spec, row, c)),
                 proximity_l2_range(self.spec, row, c),
             )
         )
         return passing[:count]
+
+
+def probe_prefixes(
+    spec: FeatureSpec, row: Mapping[str, Any], moves: Sequence[Probe]
+) -> list[dict[str, Any]]:
+    """The first probe whole, the first two whole, ...: projected like `probe_combinations`."""
+    return [
+        project(spec, row, {**row, **{m.feature: m.to for m in moves[:k]}})
+        for k in range(1, len(moves) + 1)
+    ]
 
 
 def probe_combinations(
