@@ -1,8 +1,10 @@
 """Revise examples: teach the model to continue its own rejected change, as the agent revises.
 
 A revise prompt shows the rejected change, the verifiers' real feedback and the classifier's
-probes from that change; its answer is the search teacher continued from there with only the
-features the prompt shows (or the person's own target when that fails a verifier).
+probes from that change; its answer is the teacher continued from there with only the features
+the prompt shows (or the person's own target when that fails a verifier). The teacher is the
+search, or, when first-round targets follow the prefix rule, that same rule from the rejected
+change (`prefix_teacher`), so both rounds teach one habit.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from cf_agent.agent.queries import Query
 from cf_agent.data.spec import FeatureSpec
 from cf_agent.finetune.answers import answer_text, emittable_cf
 from cf_agent.finetune.examples import PromptRenderer, TrainingExample
+from cf_agent.models.baselines.probes import ProbesProposer
 from cf_agent.proposers import Proposer
 from cf_agent.tools.metrics import changed_features
 from cf_agent.tools.projection import project
@@ -23,6 +26,23 @@ from cf_agent.tools.verifiers import Verifiers
 
 # (person's row, rejected change, features it must not move) -> the continued CF, or None.
 Teacher = Callable[[Mapping[str, Any], Mapping[str, Any], set[str]], dict[str, Any] | None]
+
+
+def prefix_teacher(prober: ProbesProposer, verifiers: Verifiers, fallback: Teacher) -> Teacher:
+    """ "Apply the first k probes shown", continued from the rejected change: the shortest such
+    prefix that passes every verifier, else `fallback` (the search from that change)."""
+
+    def teach(
+        row: Mapping[str, Any], previous: Mapping[str, Any], exclude: set[str]
+    ) -> dict[str, Any] | None:
+        for values in prober.prefixes_from(row, previous):
+            cf = emittable_cf(prober.spec, row, values)
+            moved = set(changed_features(prober.spec, row, cf))
+            if not moved & exclude and Verifiers.all_passed(verifiers.check(row, cf)):
+                return cf
+        return fallback(row, previous, exclude)
+
+    return teach
 
 
 def revise_example(

@@ -46,12 +46,18 @@ from cf_agent.finetune.examples import (
     run_candidates,
 )
 from cf_agent.finetune.options import FinetuneOptions
-from cf_agent.finetune.revise import probe_revise_examples, revise_examples
+from cf_agent.finetune.revise import (
+    Teacher,
+    prefix_teacher,
+    probe_revise_examples,
+    revise_examples,
+)
 from cf_agent.finetune.train import TrainReport, train_lora
 from cf_agent.finetune.validity import validity_fn
 from cf_agent.fingerprint import options_fingerprint
 from cf_agent.locks import exclusive
 from cf_agent.models.adapter_files import stamp_card
+from cf_agent.models.baselines.probes import ProbesProposer
 from cf_agent.models.baselines.search import SearchProposer
 from cf_agent.models.classifier import ClassifierBundle, load_bundle, load_split
 from cf_agent.models.llm.embedded import LocalModelError, embedded_model_dir
@@ -250,9 +256,12 @@ def _examples(
 ) -> ExampleSet:
     """Candidates, the examples built from them and the revise examples: each phase once."""
     spec, cohort, bundle = inputs.spec, inputs.cohort, inputs.bundle
-    teacher = SearchProposer(
+    teacher: Teacher = SearchProposer(
         spec, bundle, margin=options.teacher_margin, grid=options.teacher_grid
     ).search_from
+    if "probes" in inputs.sources:  # revise targets continue the first round's prefix rule
+        prober = ProbesProposer(spec, bundle, margin=options.teacher_margin)
+        teacher = prefix_teacher(prober, verifiers, teacher)
     candidates = resume.load(CANDIDATES_FILE, CANDIDATES)
     if candidates is None:
         split = load_split(options.model_dir)

@@ -23,7 +23,9 @@ from cf_agent.finetune.examples import (
     baseline_candidates,
     build_examples,
 )
+from cf_agent.finetune.revise import prefix_teacher
 from cf_agent.models.baselines import load_baseline
+from cf_agent.models.baselines.probes import ProbesProposer
 from cf_agent.models.baselines.search import SearchProposer
 from cf_agent.prompts.render import load_prompts
 from cf_agent.proposers import Proposal
@@ -189,3 +191,49 @@ def test_finetune_targets_are_the_shortest_verified_prefix_of_whole_probes(
             for c in probed
         )
     assert prefixed >= 5 and outranked >= 1, (prefixed, outranked)
+
+
+def test_revise_targets_continue_the_prefix_rule_from_the_rejected_change(
+    world: SmallWorld,
+) -> None:
+    """After a rejected change, the revise target is the same rule again: the shortest prefix of
+    the probes the revise prompt shows from that change, whole, that passes the teacher's margin
+    and all three verifiers; where none does, the fallback (the search) answers."""
+    spec = world.spec
+    verifiers = build_verifiers(spec, world.bundle, world.cohort, world.model_dir, 0.0)
+    renderer = PromptRenderer(spec, world.bundle, *load_prompts("compact"))
+    strict = ClassifierCheck(world.bundle, spec, margin=0.1)
+    asked: list[str] = []
+
+    def fallback(row: dict, previous: dict, exclude: set[str]) -> dict | None:
+        asked.append(str(row))
+        return None
+
+    teach = prefix_teacher(ProbesProposer(spec, world.bundle, margin=0.1), verifiers, fallback)
+    continued = fell_back = 0
+    for query in world.queries(30):
+        row = query.row
+        best = renderer.request(query).probes.moves[0]  # type: ignore[union-attr]
+        previous = emittable_cf(spec, row, project(spec, row, {**row, best.feature: best.half}))
+        if verifiers.all_passed(verifiers.check(row, previous)):
+            continue
+        moves = renderer.request(query, previous=previous).probes.moves  # type: ignore[union-attr]
+        expected = None
+        for k in range(1, len(moves) + 1):
+            moved = {**previous, **{m.feature: m.to for m in moves[:k]}}
+            values = emittable_cf(spec, row, project(spec, row, moved))
+            if strict.check(row, values).passed and verifiers.all_passed(
+                verifiers.check(row, values)
+            ):
+                expected = values
+                break
+        shown = set(changed_features(spec, row, previous)) | {m.feature for m in moves}
+        before = len(asked)
+        got = teach(row, previous, set(spec.feature_names) - shown)
+        if expected is None:
+            assert got is None and len(asked) == before + 1
+            fell_back += 1
+        else:
+            assert got == expected and len(asked) == before, query.query_id
+            continued += 1
+    assert continued >= 5, (continued, fell_back)

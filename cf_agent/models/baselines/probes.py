@@ -62,13 +62,30 @@ class ProbesProposer(BaselineProposer):
         )
         return passing[:count]
 
+    def prefixes_from(
+        self, row: Mapping[str, Any], start: Mapping[str, Any]
+    ) -> list[dict[str, Any]]:
+        """The prefix rule continued from `start` (a rejected change): the prefixes of the
+        probes a revise prompt shows from there that the classifier accepts, shortest first."""
+        moves = probe_moves(self.model, self.spec, row, top=self.top, start=start).moves
+        prefixes = probe_prefixes(self.spec, row, moves, start=start)
+        if not prefixes:
+            return []
+        verdicts = self.check_.check_many(row, prefixes)
+        return [p for p, v in zip(prefixes, verdicts, strict=True) if v.passed]
+
 
 def probe_prefixes(
-    spec: FeatureSpec, row: Mapping[str, Any], moves: Sequence[Probe]
+    spec: FeatureSpec,
+    row: Mapping[str, Any],
+    moves: Sequence[Probe],
+    start: Mapping[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """The first probe whole, the first two whole, ...: projected like `probe_combinations`."""
+    """The first probe whole, the first two whole, ...: from `start` (default: the person's
+    row), projected onto the person's allowed values like `probe_combinations`."""
+    base = row if start is None else start
     return [
-        project(spec, row, {**row, **{m.feature: m.to for m in moves[:k]}})
+        project(spec, row, {**base, **{m.feature: m.to for m in moves[:k]}})
         for k in range(1, len(moves) + 1)
     ]
 
