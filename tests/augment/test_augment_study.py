@@ -18,6 +18,7 @@ from scripted import ScriptedBackend
 from cf_agent.augment import AugmentOutcome, run_study
 from cf_agent.augment.generate import augmentation_spec
 from cf_agent.augment.scenarios import kept_count, scarce_training
+from cf_agent.augment.units import CHUNK, chunk_size
 from cf_agent.errors import OutputError
 from cf_agent.models.llm.proposer import LLMProposer
 from cf_agent.prompts.render import load_prompt
@@ -173,3 +174,36 @@ def test_the_agent_arm_runs_through_run_agent_on_the_scarce_rows(
     assert generated["used"].all()
     cf_unit = pd.read_csv(outcome.files.results_csv).query("arm == 'cf:scripted'")
     assert cf_unit["rows_added"].tolist() == [min(2, len(generated))]
+
+
+def test_a_low_yield_method_asks_for_enough_sources_at_once(
+    demo: DemoStudy, tmp_path: Path
+) -> None:
+    """After the first chunk, each chunk asks for the rows still missing at the method's yield
+    so far, not for the few rows still missing: a method that rarely passes goes through its
+    sources CHUNK at a time instead of crawling through one tiny chunk per missing row."""
+    cf_spec = augmentation_spec(demo.spec, 1)
+    backend = ScriptedBackend((["no idea"] * 3 + [_abnormal_answer]) * 200)  # 1 prompt in 4
+    proposer = LLMProposer(backend, cf_spec, load_prompt("zero_shot"), load_prompt("revise"))
+    options = demo.options(tmp_path, keep=(0.5,), seeds=1, methods=("scripted",), rows=(6,))
+    outcome = run_study(options, proposers={"scripted": proposer})
+    added = pd.read_csv(outcome.files.results_csv).query("arm == 'cf:scripted'")["rows_added"]
+    assert 0 < added.item() < 6  # the sources ran out: every chunk below was needed
+    runs = tmp_path / "runs"
+    starts = sorted(int(d.name.rsplit("from", 1)[1]) for d in runs.iterdir())
+    sizes = [
+        len((runs / f"keep50-seed0-from{start}" / "scripted.jsonl").read_text().splitlines())
+        for start in starts
+    ]
+    assert sizes[0] == 6 and all(size == CHUNK for size in sizes[1:-1]), sizes
+    assert starts == [sum(sizes[:i]) for i in range(len(sizes))]
+    assert len(backend.prompts) == sum(sizes) > 100
+
+
+def test_chunk_size_follows_the_yield_so_far() -> None:
+    assert chunk_size(missing=6, used=0, tried=0) == 6  # first chunk: one row per source
+    assert chunk_size(missing=40, used=0, tried=0) == CHUNK
+    assert chunk_size(missing=4, used=0, tried=6) == CHUNK  # nothing passed yet
+    assert chunk_size(missing=2, used=4, tried=8) == 4  # one in two passes
+    assert chunk_size(missing=3, used=3, tried=3) == 3  # every source passes
+    assert chunk_size(missing=5, used=1, tried=7) == CHUNK  # 35 capped
