@@ -15,6 +15,9 @@ if TYPE_CHECKING:
     from cf_agent.finetune.service import FinetuneOutcome
 
 
+METHOD_WIDTH = 32  # characters of the method column before it folds
+
+
 def eval_table(outcome: EvalOutcome, k: int) -> Table:
     """One row per method: the means of the evaluation's figures (CIs are in the report)."""
     from cf_agent.eval.report import format_mean
@@ -27,7 +30,9 @@ def eval_table(outcome: EvalOutcome, k: int) -> Table:
         "LLM calls",
         title=f"means over {outcome.summaries[0].queries} people, k = {k} (95% CIs: report)",
     )
-    table.columns[0].no_wrap = True
+    # A long method (an hf: path with an adapter) folds over lines instead of squeezing
+    # every figure's column to nothing.
+    table.columns[0].overflow, table.columns[0].max_width = "fold", METHOD_WIDTH
     for s in outcome.summaries:
         seconds = s.median_seconds_per_cf
         estimates = (s.success, s.validity, s.plausibility, s.actionable, s.sparsity, s.l1_mad)
