@@ -8,9 +8,12 @@ moved whole or half-way; count the people for whom at least one combination pass
 verifiers. A model that only reads its first-round prompt cannot do better than this at the
 first proposal; revise rounds (probes from the rejected change) can. It also counts the people
 reached by the `probes` teacher's first rule, "the first k probes, whole" (the shortest prefix
-that passes), and by "always the first two, whole".
+that passes), and by "always the first two, whole". With --model it also sorts that model's
+first proposals on the same people by the rule: passed; a prefix shorter than the shortest
+passing one (stopped too soon); something else; which tells where a fine-tuned model falls short
+of what its prompt allows.
 
-Usage: python bench/probe_ceiling.py [--n 100] [--top 4]
+Usage: python bench/probe_ceiling.py [--n 100] [--top 4] [--model embedded]
 """
 
 from __future__ import annotations
@@ -23,13 +26,18 @@ from typing import Any
 
 from common import demo_world
 
-from cf_agent.agent.queries import plan_queries
+from cf_agent.agent.queries import Query, plan_queries
 from cf_agent.agent.runner import build_verifiers
 from cf_agent.data.cohort import load_cohort
-from cf_agent.data.spec import load_spec
+from cf_agent.data.spec import FeatureSpec, load_spec
 from cf_agent.finetune.answers import emittable_cf
+from cf_agent.finetune.examples import PromptRenderer
 from cf_agent.models.baselines.probes import probe_combinations, probe_prefixes
-from cf_agent.models.classifier import load_bundle
+from cf_agent.models.classifier import ClassifierBundle, load_bundle
+from cf_agent.models.llm.proposer import LLMProposer
+from cf_agent.models.registry import default_prompt, load_backend
+from cf_agent.prompts.render import load_prompts
+from cf_agent.tools.metrics import changed_features
 from cf_agent.tools.sensitivity import probe_moves
 from cf_agent.tools.verifiers import Verifiers
 
@@ -38,6 +46,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=100)
     parser.add_argument("--top", type=int, default=4, help="probes shown (the compact prompt: 4)")
+    parser.add_argument("--model", help="also sort this model's first proposals (compact prompt)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         world = demo_world(Path(tmp))
@@ -46,9 +55,11 @@ def main() -> None:
         bundle = load_bundle(world.model_dir, spec)
         verifiers = build_verifiers(spec, bundle, cohort, world.model_dir, 0.0)
         people = plan_queries(cohort, bundle, args.n)
+        proposals = first_proposals(args.model, spec, bundle, people) if args.model else []
         reachable = first_two = 0
         shortest: Counter[int] = Counter()
-        for person in people:
+        model_outcomes: Counter[str] = Counter()
+        for i, person in enumerate(people):
 
             def passes(cf: dict[str, Any], row: dict[str, Any] = person.row) -> bool:
                 return Verifiers.all_passed(verifiers.check(row, emittable_cf(spec, row, cf)))
@@ -59,6 +70,21 @@ def main() -> None:
             first_two += len(prefixes) > 1 and prefixes[1]
             if any(prefixes):
                 shortest[prefixes.index(True) + 1] += 1
+            if proposals:
+                need = prefixes.index(True) + 1 if any(prefixes) else None
+                wrote = proposals[i]
+                written = (
+                    len(changed_features(spec, person.row, wrote)) if wrote is not None else None
+                )
+                passed = wrote is not None and passes(wrote)
+                if passed:
+                    outcome = "passed"
+                elif need is not None and written is not None and written < need:
+                    outcome = "too few features"
+                else:
+                    outcome = "failed otherwise"
+                reach = "prefix rule reaches" if need else "prefix rule does not reach"
+                model_outcomes[f"{reach}: {outcome}"] += 1
     n = len(people)
     print(
         f"{reachable} of {n} people have a CF made only of the {args.top} probes shown "
@@ -69,6 +95,18 @@ def main() -> None:
     )
     print(f"the first k probes, whole (shortest passing prefix): {reached} of {n}")
     print(f"always the first two, whole: {first_two} of {n}")
+    for outcome, count in sorted(model_outcomes.items()):
+        print(f"{args.model}, first proposal, {outcome}: {count} of {n}")
+
+
+def first_proposals(
+    model: str, spec: FeatureSpec, bundle: ClassifierBundle, people: list[Query]
+) -> list[dict[str, Any] | None]:
+    """The model's first proposal for each person, as the agent's first round asks for it."""
+    initial, revise = load_prompts(default_prompt(model))
+    renderer = PromptRenderer(spec, bundle, initial, revise)
+    proposer = LLMProposer(load_backend(model), spec, initial, revise)
+    return [p.values for p in proposer.propose([renderer.request(q) for q in people])]
 
 
 if __name__ == "__main__":
