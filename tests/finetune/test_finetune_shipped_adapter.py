@@ -64,7 +64,7 @@ def test_embedded_merges_the_shipped_adapter_and_embedded_base_does_not() -> Non
 def test_shipped_adapter_beats_the_base_on_held_out_people(tmp_path: Path) -> None:
     """First-proposal validity on 20 people of the seed-0 demo cohort (the adapter learnt from
     a seed-1 cohort and its own classifier). Issue 15 asks for a lead of 0.3; the shipped
-    adapter leads by 0.25 (0.15 -> 0.40; docs/finetune.md), so this guards most of that."""
+    adapter leads by 0.45 (0.15 -> 0.60; docs/finetune.md)."""
     files = write_demo(tmp_path / "data", n=2000, seed=0)
     train_and_save(files.csv, files.spec, tmp_path / "model", "gbm", 0.25, 0)
     spec = load_spec(files.spec)
@@ -85,4 +85,4 @@ def test_shipped_adapter_beats_the_base_on_held_out_people(tmp_path: Path) -> No
         ) / len(people)
 
     base, adapted = validity("embedded-base"), validity("embedded")
-    assert adapted >= base + 0.2, (base, adapted)
+    assert adapted >= base + 0.3, (base, adapted)
