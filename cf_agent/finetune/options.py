@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from cf_agent.agent.options import CommandLine
 
@@ -81,7 +81,13 @@ class FinetuneOptions(BaseModel):
         ge=0.0,
         le=1.0,
         description="Share of training people whose own rejected first proposal (from the base "
-        "model) becomes an on-policy revise example.",
+        "model, or --revise-from) becomes an on-policy revise example.",
+    )
+    revise_from: str | None = Field(
+        default=None,
+        description="Model whose rejected first proposals the revise examples continue: "
+        "embedded | embedded-base | hf:<path>[@adapter] (default: the base model). Name the "
+        "adapter being improved on, so revise rounds learn from the errors it really makes.",
     )
     teacher_margin: float = Field(
         default=0.1,
@@ -121,6 +127,16 @@ class FinetuneOptions(BaseModel):
     )
     overwrite: bool = Field(default=False, description="Replace an existing adapter dir.")
     command: CommandLine = ""
+
+    @field_validator("revise_from")
+    @classmethod
+    def _local_model(cls, value: str | None) -> str | None:
+        """Checked here, not after minutes of teacher search: a local model the trainer can run."""
+        if value is None or value in ("embedded", "embedded-base"):
+            return value
+        if value.startswith("hf:") and value.removeprefix("hf:").partition("@")[0]:
+            return value
+        raise ValueError(f"{value!r} is not embedded, embedded-base or hf:<path>[@adapter]")
 
     @model_validator(mode="before")
     @classmethod

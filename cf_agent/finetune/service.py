@@ -63,7 +63,7 @@ from cf_agent.models.classifier import ClassifierBundle, load_bundle, load_split
 from cf_agent.models.llm.embedded import LocalModelError, embedded_model_dir
 from cf_agent.models.llm.local import TransformersBackend
 from cf_agent.models.llm.proposer import LLMProposer
-from cf_agent.models.registry import UnknownModelError
+from cf_agent.models.registry import UnknownModelError, load_backend
 from cf_agent.prompts.render import PromptTemplate, load_prompts
 from cf_agent.tools.verifiers import Verifiers
 from cf_agent.version import __version__
@@ -297,8 +297,13 @@ def _examples(
     ]
     revised = resume.load(REVISE_FILE, EXAMPLES) if revisers else []
     if revised is None:
-        say("revise examples", 0, 1, f"base model on {len(revisers)} people")
-        backend = TransformersBackend(inputs.base_label, inputs.model_path, device=options.device)
+        reviser = options.revise_from or inputs.base_label
+        say("revise examples", 0, 1, f"{reviser} on {len(revisers)} people")
+        backend = (
+            load_backend(options.revise_from)
+            if options.revise_from
+            else TransformersBackend(inputs.base_label, inputs.model_path, device=options.device)
+        )
         proposer = LLMProposer(backend, spec, inputs.initial, inputs.revise)
         revised = revise_examples(
             spec,
@@ -307,7 +312,7 @@ def _examples(
             verifiers,
             revisers,
             examples.examples,
-            inputs.base_label,
+            reviser,
             teacher,
         )
         resume.save(REVISE_FILE, EXAMPLES, revised)

@@ -18,6 +18,7 @@ from cf_agent.finetune.compare import ComparisonSettings, compare_models
 from cf_agent.finetune.service import FinetuneOptions, finetune
 from cf_agent.finetune.train import LoraSettings
 from cf_agent.models.adapter_files import verify_adapter
+from cf_agent.models.llm.embedded import embedded_model_dir
 
 
 def walkers(world: World, n: int) -> list[Query]:
@@ -154,3 +155,26 @@ def test_cli_refuses_an_unknown_source_with_the_data_exit_code(
     assert done.returncode == 4, done.stderr
     assert "unknown training-data source 'dice-randomm'" in done.stderr
     assert not (tmp_path / "adapter").exists()
+
+
+@pytest.mark.slow
+def test_revise_examples_continue_the_rejections_of_the_model_named(
+    world: World, model_dir: Path, tmp_path: Path
+) -> None:
+    reviser = f"hf:{embedded_model_dir()}"  # the base weights, under a name of their own
+    finetune(options(world, model_dir, tmp_path, revise_share=1.0, revise_from=reviser))
+
+    lines = (tmp_path / "adapter" / "examples.jsonl").read_text().splitlines()
+    revised = [json.loads(line) for line in lines if json.loads(line)["round"] == "revise"]
+    assert revised, "the model passed for every person: no rejection to continue"
+    assert {e["provenance"]["previous"] for e in revised} == {f"{reviser} first proposal"}
+
+
+@pytest.mark.parametrize(
+    "model", ["gpt4", "openai:gpt-4o", "hf:", "hf:@adapter", "embedded+refine"]
+)
+def test_revise_from_takes_only_a_local_model_and_says_so_before_any_work(
+    world: World, model_dir: Path, tmp_path: Path, model: str
+) -> None:
+    with pytest.raises(ValueError, match="is not embedded, embedded-base or hf:"):
+        options(world, model_dir, tmp_path, revise_from=model)
