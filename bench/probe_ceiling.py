@@ -11,9 +11,12 @@ reached by the `probes` teacher's first rule, "the first k probes, whole" (the s
 that passes), and by "always the first two, whole". With --model it also sorts that model's
 first proposals on the same people by the rule: passed; a prefix shorter than the shortest
 passing one (stopped too soon); something else; which tells where a fine-tuned model falls short
-of what its prompt allows.
+of what its prompt allows. With --rounds R it follows the rule through R rounds as the agent
+asks them: each round, the shortest prefix of the probes shown from the last rejected change
+that passes; when none passes, the first probe whole, rejected, and probes from there; which
+bounds what a model taught that rule can reach in R rounds.
 
-Usage: python bench/probe_ceiling.py [--n 100] [--top 4] [--model embedded]
+Usage: python bench/probe_ceiling.py [--n 100] [--top 4] [--model embedded] [--rounds 4]
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=100)
     parser.add_argument("--top", type=int, default=4, help="probes shown (the compact prompt: 4)")
     parser.add_argument("--model", help="also sort this model's first proposals (compact prompt)")
+    parser.add_argument("--rounds", type=int, default=0, help="follow the prefix rule R rounds")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         world = demo_world(Path(tmp))
@@ -58,6 +62,7 @@ def main() -> None:
         proposals = first_proposals(args.model, spec, bundle, people) if args.model else []
         reachable = first_two = 0
         shortest: Counter[int] = Counter()
+        rounds: Counter[int] = Counter()
         model_outcomes: Counter[str] = Counter()
         for i, person in enumerate(people):
 
@@ -70,6 +75,8 @@ def main() -> None:
             first_two += len(prefixes) > 1 and prefixes[1]
             if any(prefixes):
                 shortest[prefixes.index(True) + 1] += 1
+            if args.rounds:
+                rounds[rule_rounds(spec, bundle, verifiers, person.row, args.top, args.rounds)] += 1
             if proposals:
                 need = prefixes.index(True) + 1 if any(prefixes) else None
                 wrote = proposals[i]
@@ -95,8 +102,37 @@ def main() -> None:
     )
     print(f"the first k probes, whole (shortest passing prefix): {reached} of {n}")
     print(f"always the first two, whole: {first_two} of {n}")
+    if args.rounds:
+        within = ", ".join(
+            f"{r}: {sum(rounds[j] for j in range(1, r + 1))}" for r in range(1, args.rounds + 1)
+        )
+        print(f"the prefix rule round after round, passed within rounds {within} of {n}")
     for outcome, count in sorted(model_outcomes.items()):
         print(f"{args.model}, first proposal, {outcome}: {count} of {n}")
+
+
+def rule_rounds(
+    spec: FeatureSpec,
+    bundle: ClassifierBundle,
+    verifiers: Verifiers,
+    row: dict[str, Any],
+    top: int,
+    limit: int,
+) -> int:
+    """The round in which the prefix rule, continued from each rejected change, passes (0: not
+    within `limit` rounds); a round with no passing prefix proposes the first probe whole."""
+    start: dict[str, Any] | None = None
+    for round_no in range(1, limit + 1):
+        moves = probe_moves(bundle, spec, row, top=top, start=start).moves
+        prefixes = [
+            emittable_cf(spec, row, c) for c in probe_prefixes(spec, row, moves, start=start)
+        ]
+        if not prefixes:
+            return 0
+        if any(Verifiers.all_passed(verifiers.check(row, c)) for c in prefixes):
+            return round_no
+        start = prefixes[0]
+    return 0
 
 
 def first_proposals(
