@@ -48,6 +48,7 @@ __all__ = [
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _EVENT_COLUMNS = "id, run_id, seq, ts, type, query_id, payload_json, prev_hash, hash"
+_WAL_RETRY_S = 0.02  # between journal-mode switch attempts while another writer holds the lock
 _RUN_COLUMNS = (
     "run_id, started_at, command, model_string, prompt_name, prompt_hash, config_json, status"
 )
@@ -300,6 +301,23 @@ class AuditStore:
         )
 
 
+def _enable_wal(conn: sqlite3.Connection, deadline: float) -> None:
+    """Switch to WAL, retrying while another process holds the write lock until `deadline`.
+
+    SQLite answers a journal-mode switch that meets another writer with SQLITE_BUSY at once,
+    without its busy handler (waiting could deadlock), so processes that open a new log together
+    (Ray shards, a retried worker) would otherwise fail at random.
+    """
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                raise
+            time.sleep(_WAL_RETRY_S)
+
+
 def _open(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
     """Connect in autocommit mode with WAL, busy timeout and foreign keys; migrate the schema."""
     if path.is_dir():
@@ -321,7 +339,7 @@ def _open(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
         conn.execute("PRAGMA foreign_keys = ON")
         migrate(conn)  # first: a foreign or newer file is refused before anything changes it
-        conn.execute("PRAGMA journal_mode = WAL")
+        _enable_wal(conn, deadline=time.monotonic() + busy_timeout_s)
     except sqlite3.DatabaseError as exc:
         conn.close()
         if exc.sqlite_errorname == "SQLITE_CORRUPT":

@@ -6,6 +6,7 @@ import contextlib
 import itertools
 import multiprocessing
 import sqlite3
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 
 from cf_agent.audit import GENESIS_HASH, AuditError, AuditStore, EventType, migrate
+from cf_agent.audit import store as store_module
 from cf_agent.audit.migrations import MIGRATIONS, Migration
 
 MIGRATION_NAMES = ["m001_initial", "m002_indexes", "m003_append_only"]
@@ -494,6 +496,26 @@ def test_concurrent_processes_never_fork_the_chain(tmp_path: Path) -> None:
     for worker in (0, 1):
         mine = [e.payload["i"] for e in events if e.payload.get("worker") == worker]
         assert mine == list(range(200))
+
+
+def test_a_writer_racing_the_switch_to_wal_is_waited_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Shards opening a new log together: one takes the write lock as another switches to WAL."""
+    path = tmp_path / "audit.db"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+
+    def migrate_then_race(conn: sqlite3.Connection) -> list[str]:
+        names = migrate(conn)
+        other.execute("BEGIN IMMEDIATE")
+        threading.Timer(0.3, other.execute, ("COMMIT",)).start()
+        return names
+
+    monkeypatch.setattr(store_module, "migrate", migrate_then_race)
+    with AuditStore(path) as opened:
+        run_id = opened.start_run("cf-agent run", "m", "p", "h", {})
+        assert opened.runs()[0].run_id == run_id
+    other.close()
 
 
 def test_cli_audit_verify_reports_the_first_broken_link(tmp_path: Path) -> None:
