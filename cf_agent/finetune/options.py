@@ -34,9 +34,9 @@ class LoraSettings(BaseModel):
     )
     batch_size: int = Field(default=8, ge=1, description="Examples per step.")
     max_steps: int | None = Field(
-        default=64,
+        default=96,
         ge=1,
-        description="Stop after this many steps (64: about 30 min on 2 CPU cores).",
+        description="Stop after this many steps (96: about 45 min on 2 CPU cores).",
     )
     warmup_share: float = Field(
         default=0.05, ge=0.0, lt=1.0, description="Share of the steps that warm the rate up."
@@ -69,10 +69,10 @@ class FinetuneOptions(BaseModel):
     out: Path = Field(description="Adapter directory to write.")
     base: str = Field(default="embedded", description="embedded or hf:<id|path>.")
     sources: str = Field(
-        default="search",
-        description="Where targets come from, comma-separated: baselines (the search teacher by "
-        "default; probes: combinations of the probes the prompt shows), run:<results.jsonl>, "
-        "audit:<db>.",
+        default="probes",
+        description="Where targets come from, comma-separated: baselines (probes by default: "
+        "the shortest prefix of the probes the prompt shows that flips the class; search: the "
+        "refinement search's sparsest CF), run:<results.jsonl>, audit:<db>.",
     )
     people: int | None = Field(default=640, ge=1, description="First N queries to learn from.")
     val_share: float = Field(default=0.06, gt=0.0, lt=1.0, description="Share of people held out.")
@@ -90,10 +90,11 @@ class FinetuneOptions(BaseModel):
         "adapter being improved on, so revise rounds learn from the errors it really makes.",
     )
     teacher_margin: float = Field(
-        default=0.1,
+        default=0.3,
         ge=0.0,
         lt=1.0,
-        description="search and probes teachers: lead of the desired class.",
+        description="search and probes teachers: lead of the desired class (0.3: a target goes "
+        "a probe past the one that barely flips, which small models otherwise stop short of).",
     )
     teacher_grid: Literal["fine", "half"] = Field(
         default="half", description="search teacher: shrink to tenths or to half/whole steps."

@@ -14,6 +14,7 @@ from cf_agent.data.cohort import load_cohort
 from cf_agent.data.demo import write_demo
 from cf_agent.data.spec import load_spec
 from cf_agent.finetune.examples import PromptRenderer
+from cf_agent.finetune.options import FinetuneOptions
 from cf_agent.models.classifier import load_bundle
 from cf_agent.models.llm import local
 from cf_agent.models.llm.embedded import LocalModelError
@@ -33,6 +34,20 @@ def test_shipped_adapter_has_weights_and_a_card() -> None:
     assert card["sources"] == ["probes"] and card["examples"]["revise"] > 0
     curve = card["training"]["validity"]
     assert curve and card["training"]["best_step"] in [step for step, _ in curve]
+
+
+def test_finetune_defaults_are_the_shipped_adapters_recipe() -> None:
+    """One documented command: `cf-agent finetune` with its defaults makes the shipped adapter."""
+    card = json.loads((EMBEDDED_ADAPTER_DIR / "card.json").read_text())
+    examples = (EMBEDDED_ADAPTER_DIR / "examples.jsonl").read_text().splitlines()
+    defaults = FinetuneOptions(data="d", spec="s", model_dir="m", out="o")
+    assert defaults.sources == ",".join(card["sources"])
+    assert defaults.lora.model_dump(mode="json", exclude={"seed"}) == {
+        key: value for key, value in card["settings"].items() if key != "seed"
+    }
+    assert {json.loads(line)["provenance"]["margin"] for line in examples} == {
+        str(defaults.teacher_margin)
+    }
 
 
 def test_missing_shipped_adapter_is_a_clear_error(
