@@ -75,6 +75,7 @@ def llama_server(
     n_ctx: int = 2048,
     n_threads: int = 1,
     ready_timeout_s: float = 120.0,
+    lora_path: Path | None = None,
 ) -> Iterator[str]:
     """Run `llama_cpp.server` until the block ends; yield its base URL (ending in /v1)."""
     port = free_port()
@@ -97,6 +98,7 @@ def llama_server(
         str(n_threads),
         "--n_threads_batch",
         str(n_threads),
+        *(["--lora_path", str(lora_path)] if lora_path else []),
     ]
     # A file, not a pipe: a chatty server must never block on a full pipe buffer. Append mode,
     # so reading the tail (seek) never moves where the server writes.

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
 from cf_agent.cli.app import app, console, err_console
 from cf_agent.cli.display import stage_bars
 from cf_agent.cli.options import command_options
@@ -28,3 +33,30 @@ def finetune(options: FinetuneOptions) -> None:
     if card.metrics is not None:
         console.print(card.metrics.markdown())
     console.print(f"card: {outcome.out / 'card.json'}   before/after: {outcome.out / 'compare.md'}")
+
+
+@app.command("export-gguf")
+def export_gguf(
+    out: Annotated[Path, typer.Option(help="The llama.cpp LoRA file to write (.gguf).")],
+    adapter: Annotated[
+        Path | None,
+        typer.Option(help="Adapter folder from `cf-agent finetune` [default: the shipped one]."),
+    ] = None,
+    base_gguf: Annotated[
+        Path | None,
+        typer.Option(help="The base model's GGUF [default: the embedded SmolLM2 GGUF]."),
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out.")] = False,
+) -> None:
+    """Write a LoRA adapter as a llama.cpp LoRA GGUF, to serve it with its base GGUF."""
+    from cf_agent.models.adapter_files import EMBEDDED_ADAPTER_DIR
+    from cf_agent.models.adapter_gguf import export_adapter_gguf
+    from cf_agent.models.llm.embedded import embedded_gguf_path
+
+    base = base_gguf or embedded_gguf_path()
+    count = export_adapter_gguf(adapter or EMBEDDED_ADAPTER_DIR, base, out, overwrite=overwrite)
+    console.print(f"wrote {out}: LoRA for {count} weights of {base.name}")
+    console.print(
+        f"serve: python -m llama_cpp.server --model {base} --lora_path {out}  "
+        "(then --model openai:<alias> with CF_AGENT_OPENAI_BASE_URL)"
+    )

@@ -19,6 +19,9 @@ from typing import Any
 from cf_agent.fileio import write_text_atomic
 from cf_agent.models.llm.embedded import LocalModelError
 
+# LoRA adapter shipped in the package: the embedded model fine-tuned on verified CFs
+# (`cf-agent finetune`, see docs/finetune.md); `embedded-base` is the model without it.
+EMBEDDED_ADAPTER_DIR = Path(__file__).resolve().parent / "adapters" / "embedded"
 WEIGHTS_FILE = "adapter_model.safetensors"
 CONFIG_FILE = "adapter_config.json"
 CARD_FILE = "card.json"

@@ -31,7 +31,7 @@ from transformers import (
 )
 from transformers.utils import logging as hf_logging
 
-from cf_agent.models.adapter_files import verify_adapter
+from cf_agent.models.adapter_files import EMBEDDED_ADAPTER_DIR, verify_adapter
 from cf_agent.models.llm.base import Generation, Schemas, schema_per_conversation
 from cf_agent.models.llm.constrained import JsonSchemaConstraint
 from cf_agent.models.llm.embedded import LocalModelError, embedded_model_dir
@@ -39,9 +39,6 @@ from cf_agent.proposers import ChatMessage
 
 EMBEDDED_MODEL_STRING = "embedded"
 EMBEDDED_BASE_MODEL_STRING = "embedded-base"
-# LoRA adapter shipped in the package: the embedded model fine-tuned on verified CFs
-# (`cf-agent finetune`, see docs/finetune.md); `embedded-base` is the model without it.
-EMBEDDED_ADAPTER_DIR = Path(__file__).resolve().parents[1] / "adapters" / "embedded"
 MIN_SHARED_PREFIX = 32  # tokens; shorter common prefixes are not worth a cache entry
 PREFIX_CACHE_ENTRIES = 4  # e.g. the first-round and the revise templates' prefixes
 # cf-agent shows its own progress; transformers' per-load bars would bury it.

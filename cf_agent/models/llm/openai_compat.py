@@ -138,7 +138,7 @@ class OpenAIBackend:
         )
         if json_schema is None:
             return chat
-        schema = {"title": DEFAULT_SCHEMA_TITLE, **json_schema}
+        schema = {"title": DEFAULT_SCHEMA_TITLE, **ordered_required(json_schema)}
         return chat.with_structured_output(schema, method="function_calling", include_raw=True)
 
     def _generate_one(
@@ -196,6 +196,25 @@ class OpenAIBackend:
         if retry_after is not None:
             return min(retry_after, MAX_RETRY_AFTER_S)
         return float(self.backoff_s * 2**attempt)
+
+
+def ordered_required(json_schema: JsonSchema) -> JsonSchema:
+    """The schema with `required` cut to the properties that lead the property order.
+
+    llama.cpp's grammar writes required properties first, whatever their place: the answer
+    schema's optional features, then its required rationale, would come back rationale first,
+    values after (or none: the embedded adapter, trained on values first, then closes the
+    object). A required property after an optional one therefore becomes optional, so every
+    server keeps the schema's order; the answer parser accepts a missing rationale.
+    """
+    required = set(json_schema.get("required", ()))
+    leading = []
+    for name in json_schema.get("properties", {}):
+        if name not in required:
+            break
+        leading.append(name)
+    trimmed = {key: value for key, value in json_schema.items() if key != "required"}
+    return {**trimmed, "required": leading} if leading else trimmed
 
 
 def _check_settings(timeout_s: float, max_retries: int, backoff_s: float, concurrency: int) -> None:
