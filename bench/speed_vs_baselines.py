@@ -11,7 +11,8 @@ seed 0, gradient boosting: a seed no fine-tuning used) and the same verifiers ju
 seconds per verified CF (throughput) at most DiCE-random's.
 
 Usage: python bench/speed_vs_baselines.py [--n 100] [--methods embedded,dice-random,...]
-       [--out DIR (keeps the eval; a rerun resumes)] [--write-docs]
+       [--agent METHOD] [--prompt compact] [--out DIR (keeps the eval; a rerun resumes)]
+       [--write-docs]
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from rich.progress import Progress, TaskID
 from cf_agent.agent.summary import RunSummary, summarize
 from cf_agent.eval import EvalOptions, evaluate
 from cf_agent.eval.table import MethodSummary
-from cf_agent.study_dir import RUNS_DIR
+from cf_agent.study_dir import RUNS_DIR, method_slug
 
 METHODS = "embedded,embedded+refine,search,dice-random,cfnow-greedy,nice"
 HEADERS = (
@@ -149,7 +150,7 @@ def verdicts(
 
 def _run_summary(eval_dir: Path, method: str) -> RunSummary | None:
     """The agent run's own summary (every proposal, not only the returned CFs)."""
-    path = eval_dir / RUNS_DIR / f"{method}.jsonl"
+    path = eval_dir / RUNS_DIR / f"{method_slug(method)}.jsonl"
     if not path.exists():
         return None
     return summarize(json.loads(line) for line in path.read_text(encoding="utf-8").splitlines())
@@ -163,6 +164,7 @@ def main() -> None:
     parser.add_argument("--methods", default=METHODS)
     parser.add_argument("--agent", default="embedded", help="the method held to the targets")
     parser.add_argument("--max-rounds", type=int, default=4)
+    parser.add_argument("--prompt", help="the LLM methods' prompt (default: per model)")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--time-limit", type=float, default=30.0, help="baseline s per person")
     parser.add_argument("--out", type=Path, help="eval directory to keep (default: temporary)")
@@ -183,6 +185,7 @@ def main() -> None:
             max_rounds=args.max_rounds,
             batch_size=args.batch_size,
             time_limit_s=args.time_limit,
+            prompt=args.prompt,
         )
         started = time.perf_counter()
         with Progress(console=console, transient=True) as bar:

@@ -8,6 +8,7 @@ same options resumes or extends it and a rerun with other options is refused, no
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -20,7 +21,12 @@ from cf_agent.proposers import Proposer
 
 JOURNAL_DIR = "journal"
 RUNS_DIR = "runs"
-__all__ = ["check_methods", "prepare_study_dir"]
+__all__ = ["check_methods", "method_slug", "prepare_study_dir"]
+
+
+def method_slug(method: str) -> str:
+    """A method string as a file name (`openai:gpt-4o+refine` -> `openai_gpt-4o_refine`)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", method)
 
 
 def check_methods(methods: Iterable[str], proposers: Mapping[str, Proposer]) -> None:

@@ -15,7 +15,6 @@ features, ranges, max_change and the cross-feature rules stay as they are.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from cf_agent.models.baselines import load_baseline
 from cf_agent.models.classifier import SPLIT_COLUMN, ClassifierBundle, save_bundle, wrap_estimator
 from cf_agent.models.registry import split_method
 from cf_agent.proposers import CFRequest, Proposer
+from cf_agent.study_dir import method_slug
 from cf_agent.tools.actionability import ActionabilityCheck
 from cf_agent.tools.classifier_check import ClassifierCheck
 from cf_agent.tools.plausibility import PlausibilityCheck
@@ -181,10 +181,6 @@ class AgentSettings(BaseModel):
     api_key: SecretStr | None = None
 
 
-def _slug(method: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", method)
-
-
 def write_agent_inputs(
     spec: FeatureSpec,
     bundle: ClassifierBundle,
@@ -229,7 +225,7 @@ def agent_rows(
     at margin 0; the classifier check is redone here at `margin`."""
     if sources.empty:
         return []
-    out = work_dir / f"{_slug(tag.method)}.jsonl"
+    out = work_dir / f"{method_slug(tag.method)}.jsonl"
     if not out.exists():
         data, spec_path, model_dir = write_agent_inputs(spec, bundle, train, sources, work_dir)
         options = RunOptions(

@@ -13,7 +13,6 @@ more methods only runs the new ones; --overwrite starts afresh.
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -40,7 +39,13 @@ from cf_agent.models.baselines import UnknownMethodError, load_baseline
 from cf_agent.models.classifier import ClassifierBundle, load_bundle, training_rows
 from cf_agent.models.registry import is_model_string, split_method
 from cf_agent.proposers import CFRequest, Proposal, Proposer
-from cf_agent.study_dir import JOURNAL_DIR, RUNS_DIR, check_methods, prepare_study_dir
+from cf_agent.study_dir import (
+    JOURNAL_DIR,
+    RUNS_DIR,
+    check_methods,
+    method_slug,
+    prepare_study_dir,
+)
 
 META_FILE = "eval.json"
 
@@ -64,10 +69,6 @@ def _methods(options: EvalOptions, proposers: Mapping[str, Proposer]) -> list[st
         raise UnknownMethodError("no method given", "pass --methods, e.g. dice-random,nice")
     check_methods(methods, proposers)
     return methods
-
-
-def _slug(method: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", method)
 
 
 def _fingerprint(options: EvalOptions, cohort: Cohort, bundle: ClassifierBundle) -> str:
@@ -159,7 +160,7 @@ def _run_llm(
     progress: ProgressFn | None,
 ) -> None:
     """The agent loop over the same people (run_agent resumes itself), then the same judging."""
-    out = options.out / RUNS_DIR / f"{_slug(method)}.jsonl"
+    out = options.out / RUNS_DIR / f"{method_slug(method)}.jsonl"
     model, refine = split_method(method)
     if not out.exists():
         run_options = RunOptions(
@@ -267,7 +268,7 @@ def _evaluate(
     summaries, interventions, resumed = [], [], 0
     failed: dict[str, str] = {}  # method -> why it stopped; its people get empty slots
     for method in methods:
-        journal = ResultJournal(options.out / JOURNAL_DIR / f"{_slug(method)}.jsonl")
+        journal = ResultJournal(options.out / JOURNAL_DIR / f"{method_slug(method)}.jsonl")
         pending = [q for q in queries if q.query_id not in journal]
         resumed += len(queries) - len(pending)
         given = proposers.get(method)
