@@ -167,8 +167,10 @@ def sweep_figure(summary: pd.DataFrame) -> bytes:
                 if len(level):
                     ax.axhline(float(level.iloc[0]), color="grey", linestyle=style, label=arm)
             ax.set_xscale("symlog", linthresh=10)
-            ticks = sorted({round(v) for v in part[part["arm"].isin(arms)]["rows_added"]})
+            ticks = _spread(sorted({round(v) for v in part[part["arm"].isin(arms)]["rows_added"]}))
             ax.set_xticks(ticks, [str(t) for t in ticks], fontsize=8)
+            if ticks:  # symlog's autoscale keeps its linear band near 0: a third of the width
+                ax.set_xlim(ticks[0] / 1.5, ticks[-1] * 1.3)
             ax.minorticks_off()
             keep = float(part["keep"].iloc[0]) if len(part) else math.nan
             ax.set_title(f"{kind}, {keep:.0%} kept", fontsize=9)
@@ -245,3 +247,14 @@ def write_study(
     )
     write_text_atomic(files.markdown, "\n".join(parts) + "\n")
     return files
+
+
+def _spread(ticks: list[int], min_decades: float = 0.2) -> list[int]:
+    """The ticks left once each lies at least `min_decades` left of the next one kept, the
+    largest kept: arms that ran short of a count add nearby numbers of rows (631, 675, 815),
+    whose labels would collide."""
+    kept: list[int] = []
+    for tick in reversed(ticks):
+        if not kept or math.log10(max(kept[-1], 1)) - math.log10(max(tick, 1)) >= min_decades:
+            kept.append(tick)
+    return kept[::-1]

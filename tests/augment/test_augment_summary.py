@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from cf_agent.augment.report import _spread
 from cf_agent.augment.summary import (
     average_over_scenarios,
     f1_recovery,
@@ -138,3 +139,9 @@ def test_average_over_scenarios_skips_undefined_recovery() -> None:
     average = average_over_scenarios(smote).iloc[0]
     assert average["f1_recovery"] == pytest.approx(0.25)
     assert average["f1_minority"] == pytest.approx(0.6)
+
+
+def test_figure_ticks_skip_row_counts_too_close_to_label() -> None:
+    # Arms that ran short of `balance` add 631 and 675 rows beside SMOTE's 815: one label.
+    assert _spread([25, 100, 300, 631, 675, 815]) == [25, 100, 300, 815]
+    assert _spread([25, 100]) == [25, 100]
