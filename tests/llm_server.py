@@ -18,9 +18,12 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pytest
+from world import World
+
+from cf_agent.agent.runner import RunOptions, RunOutcome, run_agent
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_ALIAS = "smollm2-135m"
@@ -143,3 +146,21 @@ def _tail(log: IO[bytes], n_chars: int = 3000) -> str:
     log.flush()
     log.seek(0)
     return log.read().decode(errors="replace")[-n_chars:]
+
+
+def run_on_server(
+    world: World, model_dir: Path, base_url: str, out: Path, **options: Any
+) -> RunOutcome:
+    """The agent, LLM alone for one round, on `world` against the server at `base_url`."""
+    settings = {"n": 1, "max_rounds": 1, "refine": False, **options}
+    return run_agent(
+        RunOptions(
+            data=world.data,
+            spec=world.spec_path,
+            model_dir=model_dir,
+            out=out,
+            model=f"openai:{MODEL_ALIAS}",
+            base_url=base_url,
+            **settings,
+        )
+    )

@@ -7,10 +7,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from llm_server import MODEL_ALIAS, llama_server, require_llama_server, smollm2_gguf
+from llm_server import (
+    MODEL_ALIAS,
+    llama_server,
+    require_llama_server,
+    run_on_server,
+    smollm2_gguf,
+)
 from world import World
 
-from cf_agent.agent.runner import RunOptions, run_agent
 from cf_agent.audit.store import AuditStore
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
@@ -30,20 +35,7 @@ def test_openai_backend_runs_the_whole_loop(
     tmp_path: Path,
 ) -> None:
     out = tmp_path / "results.jsonl"
-    outcome = run_agent(
-        RunOptions(
-            data=world.data,
-            spec=world.spec_path,
-            model_dir=model_dir,
-            out=out,
-            model=f"openai:{MODEL_ALIAS}",
-            base_url=server_url,
-            api_key="sk-test-SECRET-e2e",
-            n=1,
-            max_rounds=1,
-            refine=False,
-        )
-    )
+    outcome = run_on_server(world, model_dir, server_url, out, api_key="sk-test-SECRET-e2e")
     records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert len(records) == 1
     for record in records:

@@ -7,10 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from llm_server import MODEL_ALIAS, llama_server, require_llama_server, smollm2_gguf
+from llm_server import llama_server, require_llama_server, run_on_server, smollm2_gguf
 from world import World
 
-from cf_agent.agent.runner import RunOptions, run_agent
 from cf_agent.audit.store import AuditStore
 from cf_agent.models.adapter_files import EMBEDDED_ADAPTER_DIR
 from cf_agent.models.adapter_gguf import export_adapter_gguf
@@ -33,20 +32,7 @@ def test_served_adapter_answers_with_values_first(
     # Before the tool schema kept its property order, llama.cpp's grammar put the required
     # rationale first and the adapter closed the object after it: no values, 0 % success.
     out = tmp_path / "results.jsonl"
-    outcome = run_agent(
-        RunOptions(
-            data=world.data,
-            spec=world.spec_path,
-            model_dir=model_dir,
-            out=out,
-            model=f"openai:{MODEL_ALIAS}",
-            base_url=served_adapter,
-            prompt="compact",
-            n=4,
-            max_rounds=1,
-            refine=False,
-        )
-    )
+    outcome = run_on_server(world, model_dir, served_adapter, out, prompt="compact", n=4)
 
     proposals = AuditStore(outcome.audit_db).events(run_id=outcome.run_id, type="proposal")
     assert len(proposals) == 4
