@@ -3,8 +3,9 @@
 Every arm trains the same pipeline (`build_pipeline`: kind and seed fixed per seed) and is
 scored on the same untouched test split. Arms: `scarce` (the scarce rows alone), `full` (the
 whole training split: the ceiling), the imbalanced-learn resamplers (`smote`, `adasyn`,
-`borderline-smote`, `oversample`), and `cf:<method>` (scarce rows plus verified
-counterfactuals labelled with the minority class).
+`borderline-smote`, `oversample`), `cf:<method>` (scarce rows plus verified counterfactuals
+labelled with the minority class), and `cf:<method>+pull<p>` (the same CF rows, each pulled a
+random fraction up to p of the way toward a nearby minority row: `pulled_toward_minority`).
 
 SMOTE handles the categorical columns as SMOTE-NC does (the majority category among the
 neighbours, never an interpolated category); bool flags count as categorical so they stay 0/1.
@@ -21,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.metrics import balanced_accuracy_score, f1_score, roc_auc_score
+from sklearn.neighbors import NearestNeighbors
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
@@ -33,13 +35,15 @@ ARM_SCARCE = "scarce"
 ARM_FULL = "full"
 CF_ARM_PREFIX = "cf:"
 MAX_SMOTE_NEIGHBOURS = 5
+PULL_NEIGHBOURS = 5
 
 RESAMPLERS: tuple[Resampler, ...] = ("smote", "adasyn", "borderline-smote", "oversample")
 
 
-def cf_arm(method: str) -> str:
-    """The arm name of a CF method: 'cf:dice-random'."""
-    return CF_ARM_PREFIX + method
+def cf_arm(method: str, pull: float = 0.0) -> str:
+    """The arm name of a CF method: 'cf:dice-random', or 'cf:search+pull0.5' for its CF rows
+    pulled up to half way toward minority rows."""
+    return CF_ARM_PREFIX + method + (f"+pull{pull:g}" if pull else "")
 
 
 def training_columns(spec: FeatureSpec) -> list[str]:
@@ -194,6 +198,45 @@ def resample(
             new[feature.name] = column.astype(str)
     new[spec.label] = minority
     return pd.concat([base, new[training_columns(spec)]], ignore_index=True)
+
+
+def pulled_toward_minority(
+    spec: FeatureSpec,
+    train: pd.DataFrame,
+    cf_rows: pd.DataFrame,
+    minority: int,
+    pull: float,
+    seed: int,
+) -> pd.DataFrame:
+    """The CF rows, each moved a random fraction in [0, pull] of the way toward one of its
+    PULL_NEIGHBOURS nearest minority rows of `train` (numbers only, neighbours found on
+    standardised numbers; categories and 0/1 flags stay the CF's; ints rounded).
+
+    Why: a CF lies just past the scarce model's boundary, and SMOTE's rows lie between known
+    minority rows; the pulled rows fill the band between the two, where the scarce model
+    errs. Row i's draws depend on the seed and i only, so the first n pulled rows are the same
+    whatever number of CF rows follows them (the counts of one study take prefixes).
+    """
+    pulled = cf_rows.reset_index(drop=True).copy()
+    numeric = [f.name for f in spec.features if f.name not in _categorical(spec)]
+    if pull <= 0 or pulled.empty or not numeric:
+        return pulled
+    anchors = train[train[spec.label] == minority]
+    if anchors.empty:
+        raise ValueError(f"no rows of class {minority} to pull the CF rows toward")
+    scaler = StandardScaler().fit(train[numeric])
+    k = min(PULL_NEIGHBOURS, len(anchors))
+    finder = NearestNeighbors(n_neighbors=k).fit(scaler.transform(anchors[numeric]))
+    _, nearest = finder.kneighbors(scaler.transform(pulled[numeric]))
+    draws = np.random.default_rng(seed).random((len(pulled), 2))
+    picks = nearest[np.arange(len(pulled)), (draws[:, 0] * k).astype(int)]
+    start = pulled[numeric].to_numpy(dtype=float)
+    toward = anchors[numeric].to_numpy(dtype=float)[picks]
+    moved = start + draws[:, 1:] * pull * (toward - start)
+    for j, name in enumerate(numeric):
+        is_int = spec.feature(name).kind == "int"
+        pulled[name] = np.round(moved[:, j]).astype(np.int64) if is_int else moved[:, j]
+    return pulled
 
 
 def with_counterfactuals(

@@ -54,8 +54,8 @@ def rows_token(count: RowCount) -> str:
 
 
 class AugmentOptions(BaseModel):
-    """Everything `cf-agent augment` takes. keep, seeds, methods, resamplers, classifier kinds
-    and rows may grow between calls; the other result-shaping options must stay the same for a
+    """Everything `cf-agent augment` takes. keep, seeds, methods, pull, resamplers, classifier
+    kinds and rows may grow between calls; the other result-shaping options must stay the same for a
     study to resume. The defaults are the best setting measured on the demo cohort
     (docs/augmentation.md)."""
 
@@ -105,6 +105,12 @@ class AugmentOptions(BaseModel):
         description="A CF is used only if the teacher puts p(minority) - p(other) at least "
         "this far past the boundary; search aims for it.",
     )
+    pull: tuple[float, ...] = Field(
+        default=(0.0, 0.5),
+        min_length=1,
+        description="CF arms per method: 0 adds the CF rows as they are; p > 0 moves each a "
+        "random fraction up to p of the way toward one of its 5 nearest minority rows.",
+    )
     max_rounds: int = Field(default=1, ge=1, le=20, description="LLM rounds before refinement.")
     require_plausible: bool = Field(default=True, description="Use only plausible CFs.")
     time_limit_s: float = Field(
@@ -127,6 +133,7 @@ class AugmentOptions(BaseModel):
     _split_resamplers = field_validator("resamplers", mode="before")(_split_list)
     _split_kinds = field_validator("classifier_kinds", mode="before")(_split_list)
     _split_rows = field_validator("rows", mode="before")(_split_counts)
+    _split_pull = field_validator("pull", mode="before")(_split_list)
 
     @field_validator("keep")
     @classmethod
@@ -146,6 +153,14 @@ class AugmentOptions(BaseModel):
             if value != BALANCE and int(value) < 1:
                 raise ValueError(f"rows must be positive counts or 'balance', got {value}")
         return tuple(dict.fromkeys(rows))
+
+    @field_validator("pull")
+    @classmethod
+    def _check_pull(cls, pull: tuple[float, ...]) -> tuple[float, ...]:
+        for value in pull:
+            if not 0 <= value <= 1:
+                raise ValueError(f"pull fractions must lie between 0 and 1, got {value:g}")
+        return tuple(dict.fromkeys(pull))
 
     @field_validator("methods", "resamplers", "classifier_kinds")
     @classmethod

@@ -98,7 +98,10 @@ def _header(options: AugmentOptions, cohort: Cohort, split_text: str, study: Stu
         f"- CFs: methods {', '.join(options.methods) or 'none'}; sources {options.sources}; "
         f"generated against and verified by the scarce {options.teacher_kind} model, margin "
         f"{options.margin:g} on p(minority) - p(other); LLM rounds {options.max_rounds} then "
-        "refinement; "
+        "refinement; pull "
+        + ", ".join(f"{p:g}" for p in options.pull)
+        + " (0: the CF rows as they are; p: each moved up to p of the way toward one of its 5 "
+        "nearest minority rows); "
         + (
             "verified = valid, actionable and plausible"
             if options.require_plausible

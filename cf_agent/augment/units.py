@@ -14,11 +14,11 @@ from cf_agent.agent.journal import ResultJournal
 from cf_agent.augment.arms import (
     ARM_FULL,
     ARM_SCARCE,
-    CF_ARM_PREFIX,
     Resampler,
     cf_arm,
     class_gap,
     fit_classifier,
+    pulled_toward_minority,
     resample,
     score_classifier,
     with_counterfactuals,
@@ -90,7 +90,8 @@ class Study:
         self.progress = progress
         self.units = ResultJournal(options.out / JOURNAL_DIR / "units.jsonl")
         self.batches = ResultJournal(options.out / JOURNAL_DIR / "cfs.jsonl")
-        self.added_arms = [*(cf_arm(m) for m in options.methods), *options.resamplers]
+        self.cf_arms = {cf_arm(m, p): (m, p) for m in options.methods for p in options.pull}
+        self.added_arms = [*self.cf_arms, *options.resamplers]
         per_scenario = len(options.classifier_kinds) * (
             1 + len(options.rows) * len(self.added_arms)
         )
@@ -150,13 +151,18 @@ class Study:
             rows_token(r): gap if r == BALANCE else min(int(r), gap) for r in self.options.rows
         }
         cf_rows: dict[str, pd.DataFrame] = {}
+        pulled: dict[str, pd.DataFrame] = {}
 
         def build(arm: str, n: int, label: str) -> tuple[pd.DataFrame, int]:
-            if arm.startswith(CF_ARM_PREFIX):
-                method = arm.removeprefix(CF_ARM_PREFIX)
+            if arm in self.cf_arms:
+                method, pull = self.cf_arms[arm]
                 if method not in cf_rows:
                     cf_rows[method] = self._cf_rows(scenario, method, max(sought.values()), label)
-                used = cf_rows[method].iloc[:n]
+                if arm not in pulled:
+                    pulled[arm] = pulled_toward_minority(
+                        self.spec, scenario.train, cf_rows[method], self.minority, pull, seed
+                    )
+                used = pulled[arm].iloc[:n]
                 return with_counterfactuals(self.spec, scenario.train, used, self.minority), len(
                     used
                 )

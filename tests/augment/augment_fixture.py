@@ -35,6 +35,7 @@ class DemoStudy:
             "keep": (0.5, 0.25),
             "seeds": 2,
             "methods": ("search",),
+            "pull": (0.0, 0.5),
             "resamplers": ("smote", "oversample"),
             "rows": (3, 6),
         }

@@ -11,6 +11,7 @@ from cf_agent.augment.arms import (
     RESAMPLERS,
     class_gap,
     fit_classifier,
+    pulled_toward_minority,
     resample,
     score_classifier,
     with_counterfactuals,
@@ -115,6 +116,51 @@ def test_counterfactual_rows_are_labelled_minority(demo: DemoStudy, scenario: Sc
     augmented = with_counterfactuals(demo.spec, scenario.train, cf_rows, 1)
     assert len(augmented) == len(scenario.train) + 4
     assert (augmented.iloc[-4:][LABEL] == 1).all()
+
+
+def _pulled(
+    demo: DemoStudy, scenario: Scenario, cf_rows: pd.DataFrame, pull: float
+) -> pd.DataFrame:
+    return pulled_toward_minority(demo.spec, scenario.train, cf_rows, 1, pull, seed=0)
+
+
+def test_pulled_rows_move_toward_nearby_minority_rows_and_keep_their_categories(
+    demo: DemoStudy, scenario: Scenario
+) -> None:
+    cf_rows = scenario.train[scenario.train[LABEL] == 0].head(30).reset_index(drop=True)
+    pulled = _pulled(demo, scenario, cf_rows, 0.5)
+    assert list(pulled.columns) == list(cf_rows.columns) and len(pulled) == 30
+    floats = [f.name for f in demo.spec.features if f.kind == "float"]
+    kept = [f.name for f in demo.spec.features if f.kind in ("categorical", "bool")]
+    assert kept and pulled[kept].equals(cf_rows[kept])
+    minority = scenario.train[scenario.train[LABEL] == 1][floats].to_numpy(dtype=float)
+    start, moved = cf_rows[floats].to_numpy(dtype=float), pulled[floats].to_numpy(dtype=float)
+    fractions = []
+    for a, b in zip(start, moved, strict=True):
+        # b = a + t (m - a) for a minority row m, 0 <= t <= 0.5: find m and t
+        best = min(
+            (np.linalg.norm(b - (a + t * (m - a))), t)
+            for m in minority
+            for t in [float(np.clip(np.dot(b - a, m - a) / max(np.dot(m - a, m - a), 1e-12), 0, 1))]
+        )
+        assert best[0] < 1e-6 and best[1] <= 0.5 + 1e-9
+        fractions.append(best[1])
+    assert np.mean(fractions) > 0.1  # the rows really moved
+    for feature in demo.spec.features:
+        if feature.kind == "int":
+            assert pulled[feature.name].dtype == np.int64
+
+
+def test_pulled_rows_are_seeded_prefix_stable_and_pull_zero_is_the_cf_rows(
+    demo: DemoStudy, scenario: Scenario
+) -> None:
+    cf_rows = scenario.train[scenario.train[LABEL] == 0].head(20)
+    pulled = _pulled(demo, scenario, cf_rows, 0.5)
+    assert pulled.equals(_pulled(demo, scenario, cf_rows, 0.5))
+    assert _pulled(demo, scenario, cf_rows.head(8), 0.5).equals(pulled.head(8))
+    assert _pulled(demo, scenario, cf_rows, 0.0).equals(cf_rows.reset_index(drop=True))
+    augmented = with_counterfactuals(demo.spec, scenario.train, pulled, 1)
+    assert (augmented.iloc[len(scenario.train) :][LABEL] == 1).all()
 
 
 def test_scores_of_a_real_classifier(demo: DemoStudy, scenario: Scenario) -> None:

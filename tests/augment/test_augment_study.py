@@ -23,7 +23,7 @@ from cf_agent.errors import OutputError
 from cf_agent.models.llm.proposer import LLMProposer
 from cf_agent.prompts.render import load_prompt
 
-ARMS = ["scarce", "cf:search", "smote", "oversample"]
+ARMS = ["scarce", "cf:search", "cf:search+pull0.5", "smote", "oversample"]
 
 
 @pytest.fixture(scope="module")
@@ -43,10 +43,10 @@ def test_every_scenario_and_count_has_every_arm_scored_on_the_same_test_rows(
     for scenario in ("keep50", "keep25"):
         part = summary[summary["scenario"] == scenario]
         assert list(part["arm"]) == ["scarce", *ARMS[1:] * 2, "full"]
-        assert list(part["rows"]) == ["0", "3", "3", "3", "6", "6", "6", "0"]
+        assert list(part["rows"]) == ["0", *["3"] * 4, *["6"] * 4, "0"]
     assert (summary["seeds"] == 2).all()
     results = pd.read_csv(finished.files.results_csv)
-    assert len(results) == 2 * 2 * (1 + 2 * 3 + 1)
+    assert len(results) == 2 * 2 * (1 + 2 * 4 + 1)
     assert (results["n_test"] == len(demo.test)).all()
     scarce = results[results["arm"] == "scarce"]
     assert (scarce["f1_recovery"] == 0).all()
@@ -61,6 +61,8 @@ def test_every_scenario_and_count_has_every_arm_scored_on_the_same_test_rows(
     assert set(resampled["rows_sought"]) == {3, 6}
     cf = results[results["arm"] == "cf:search"]
     assert (cf["rows_added"] <= cf["rows_sought"]).all() and cf["rows_added"].sum() > 0
+    pulled = results[results["arm"] == "cf:search+pull0.5"]
+    assert pulled["rows_added"].tolist() == cf["rows_added"].tolist()  # the same CF rows, moved
 
 
 def test_cf_rows_come_only_from_scarce_majority_rows_and_never_copy_a_test_row(
@@ -120,7 +122,7 @@ def test_a_killed_study_resumes_to_the_same_results(
     resumed = run_study(options)
     assert resumed.resumed == len(journalled)
     keys = [json.loads(line)["query_id"] for line in (tmp_path / "journal/units.jsonl").open()]
-    assert len(keys) == len(set(keys)) == 2 + 2 * 2 * 7
+    assert len(keys) == len(set(keys)) == 2 + 2 * 2 * 9
     pd.testing.assert_frame_equal(
         pd.read_csv(resumed.files.results_csv), pd.read_csv(finished.files.results_csv)
     )

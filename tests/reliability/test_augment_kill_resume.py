@@ -1,10 +1,11 @@
 """`cf-agent augment` survives SIGKILL: killed 10 times at random points, then the same table.
 
 A small study (600 demo people, logistic regression, two scenarios, two seeds, the search
-method, SMOTE and oversampling at 3 and 6 rows) run uninterrupted is the reference. Then the
-command is killed KILLS times at random moments of the work it had left (CF searches, fitting,
-journal writes, report writing), in children forked from a server that has imported cf-agent
-(kill_trials.py); the last folder is finished by the real `python -m cf_agent augment` command.
+method with its CF rows as they are and pulled, SMOTE and oversampling at 3 and 6 rows) run
+uninterrupted is the reference. Then the command is killed KILLS times at random moments of
+the work it had left (CF searches, fitting, journal writes, report writing), in children forked
+from a server that has imported cf-agent (kill_trials.py); the last folder is finished by the
+real `python -m cf_agent augment` command.
 Every folder's results.csv, summary.csv and generated.csv equal the reference's byte for byte:
 the CF searches and the classifiers are seeded per unit, so the kills change nothing. Every
 journal holds each unit and CF chunk once, and no lock is left behind.
