@@ -3,12 +3,12 @@
 For each scenario (keep fraction) and seed: the scarce training rows; CFs generated once from
 majority rows (in the --sources order) against the scarce model of --teacher-kind and verified
 by it at --margin; then, for every classifier kind and every count of --rows, one arm per CF
-method (the first n verified CF rows) and per resampler (n synthetic rows: matched row for row),
-beside the scarce arm and the full-data ceiling per seed; every arm is scored on the same
-untouched test split. Each finished unit and each CF chunk is journalled (fsynced JSONL under
-journal/), so a killed study resumes where it stopped; a rerun with more keep fractions, seeds,
-methods, resamplers, classifier kinds or counts only runs the new units; --overwrite starts
-afresh.
+method and --pull value (the first n verified CF rows, as they are or pulled toward minority
+rows) and per resampler (n synthetic rows: matched row for row), beside the scarce arm and the
+full-data ceiling per seed; every arm is scored on the same untouched test split. Each
+finished unit and each CF chunk is journalled (fsynced JSONL under journal/), so a killed study
+resumes where it stopped; a rerun with more keep fractions, seeds, methods, pulls, resamplers,
+classifier kinds or counts only runs the new units; --overwrite starts afresh.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def _split(options: AugmentOptions, cohort: Cohort) -> tuple[pd.DataFrame, str]:
 
 
 def _fingerprint(options: AugmentOptions, cohort: Cohort, split: pd.DataFrame) -> str:
-    # keep, seeds, methods, resamplers, kinds and rows may grow; paths and speed may change.
+    # keep, seeds, methods, pull, resamplers, kinds and rows may grow; paths and speed may change.
     keyed = options.model_dump(
         mode="json",
         include={

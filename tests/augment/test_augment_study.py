@@ -139,6 +139,16 @@ def test_other_options_are_refused_and_more_seeds_extend(
     extended = run_study(demo.options(finished.out, keep=(0.25,), seeds=1, methods=(), rows=(3,)))
     assert extended.resumed == 1 + 1 + 2  # full, scarce, smote and oversample at 3 rows
     assert [row["arm"] for row in extended.summary] == ["scarce", "smote", "oversample", "full"]
+    pulled = run_study(
+        demo.options(finished.out, keep=(0.25,), seeds=1, rows=(3,), resamplers=(), pull=(0.5, 1))
+    )
+    assert pulled.resumed == 1 + 1 + 1  # full, scarce, cf:search+pull0.5; only pull 1 is new
+    assert [row["arm"] for row in pulled.summary] == [
+        "scarce",
+        "cf:search+pull0.5",
+        "cf:search+pull1",
+        "full",
+    ]
 
 
 def _abnormal_answer(person: dict[str, Any]) -> str:
