@@ -47,7 +47,8 @@ def eval_table(outcome: EvalOutcome, k: int) -> Table:
 
 def augment_table(outcome: AugmentOutcome, options: AugmentOptions) -> Table:
     """One row per classifier, rows added and arm: mean F1, its recovery, wins over SMOTE."""
-    table = Table("classifier", "rows", "arm", "mean F1", "mean F1 recovery", "beats SMOTE")
+    table = Table("classifier", "rows", "arm", "mean F1", "F1 recovery", "beats SMOTE")
+    table.columns[2].min_width = max((len(row["arm"]) for row in outcome.average), default=3)
     for row in outcome.average:
         recovery = row["f1_recovery"]
         table.add_row(

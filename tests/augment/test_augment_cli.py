@@ -37,6 +37,10 @@ def test_augment_command_writes_the_study_and_refuses_bad_options(tmp_path: Path
     bad_rows = cli(*common, "--rows", "0", "--methods", "")
     assert bad_rows.returncode == 2 and "--rows" in bad_rows.stderr
 
+    bad_pull = cli(*common, "--pull", "0,2", "--methods", "")
+    assert bad_pull.returncode == 2 and "--pull" in bad_pull.stderr
+    assert "pull fractions must lie between 0 and 1" in bad_pull.stderr
+
     unknown = cli(*common, "--methods", "magic", "--overwrite")
     assert unknown.returncode == 10
     assert "unknown CF method 'magic'" in unknown.stderr
