@@ -146,10 +146,7 @@ class Study:
 
     def _run_scenario(self, keep: float, seed: int) -> None:
         scenario = scarce_training(self.train, self.spec.label, self.minority, keep, seed)
-        gap = class_gap(scenario.train, self.spec.label, self.minority)
-        sought = {
-            rows_token(r): gap if r == BALANCE else min(int(r), gap) for r in self.options.rows
-        }
+        sought = self._sought(scenario)
         cf_rows: dict[str, pd.DataFrame] = {}
         pulled: dict[str, pd.DataFrame] = {}
 
@@ -188,6 +185,11 @@ class Study:
                         {**base, "arm": arm, "rows": token, "rows_sought": n},
                         partial(build, arm, n, label),
                     )
+
+    def _sought(self, scenario: Scenario) -> dict[str, int]:
+        """Rows each count of --rows adds in this scenario: the count, cut to the class gap."""
+        gap = class_gap(scenario.train, self.spec.label, self.minority)
+        return {rows_token(r): gap if r == BALANCE else min(int(r), gap) for r in self.options.rows}
 
     def _cf_rows(self, scenario: Scenario, method: str, needed: int, label: str) -> pd.DataFrame:
         """The first `needed` verified CF rows of the method (fewer if the sources run out),
@@ -321,17 +323,24 @@ class Study:
                             yield f"{prefix}/{arm}/rows={rows_token(count)}"
 
     def chunks(self) -> Iterator[tuple[str, dict[str, Any]]]:
-        """(method, chunk record) of every journalled CF chunk this call's scenarios used."""
-        wanted = {
-            f"{scenario_name(keep)}/seed={seed}/{method}/": method
-            for keep in self.options.keep
-            for seed in range(self.options.seeds)
-            for method in self.options.methods
-        }
-        for key, record in self.batches.records.items():
-            prefix = key[: key.rindex("/") + 1]
-            if prefix in wanted:
-                yield wanted[prefix], record
+        """(method, chunk record) of the journalled CF chunks this call's rows used: per scenario,
+        seed and method, the chunks along the source order until the largest count of --rows
+        had its CFs (as `_cf_rows` walks them), not those an earlier call with larger --rows
+        added after them."""
+        records = self.batches.records
+        for keep in self.options.keep:
+            for seed in range(self.options.seeds):
+                scenario = scarce_training(self.train, self.spec.label, self.minority, keep, seed)
+                needed = max(self._sought(scenario).values())
+                for method in self.options.methods:
+                    used, start = 0, 0
+                    key = f"{scenario.name}/seed={seed}/{method}/from={start}"
+                    while used < needed and key in records:
+                        record = records[key]
+                        yield method, record
+                        used += sum(1 for row in record["rows"] if row["used"])
+                        start += int(record["sources"])
+                        key = f"{scenario.name}/seed={seed}/{method}/from={start}"
 
     def requested_rows(self) -> list[GeneratedRow]:
         return [GeneratedRow.model_validate(r) for _, c in self.chunks() for r in c["rows"]]

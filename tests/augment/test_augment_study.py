@@ -6,6 +6,7 @@ chat model (the real embedded model: test_augment_embedded.py).
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -149,6 +150,18 @@ def test_other_options_are_refused_and_more_seeds_extend(
         "cf:search+pull1",
         "full",
     ]
+
+
+def test_a_rerun_with_fewer_rows_reports_only_the_cfs_those_rows_used(
+    demo: DemoStudy, tmp_path: Path
+) -> None:
+    small = {"keep": (0.25,), "seeds": 1, "resamplers": ("smote",), "pull": (0.0,)}
+    first = run_study(demo.options(tmp_path, rows=(3,), **small))
+    reference = first.files.generated_csv.read_bytes()
+    run_study(demo.options(tmp_path, rows=(3, 40), **small))
+    assert len(pd.read_csv(first.files.generated_csv)) > len(pd.read_csv(io.BytesIO(reference)))
+    again = run_study(demo.options(tmp_path, rows=(3,), **small))
+    assert again.files.generated_csv.read_bytes() == reference
 
 
 def _abnormal_answer(person: dict[str, Any]) -> str:
