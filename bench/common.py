@@ -17,10 +17,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 from rich.table import Table
 
 from cf_agent.data.demo import write_demo
+from cf_agent.eval import EvalOptions
 from cf_agent.services import train_and_save
 
 REPO = Path(__file__).resolve().parent.parent
@@ -39,6 +41,23 @@ def demo_world(root: Path, n: int = 2000, seed: int = 0, kind: str = "gbm") -> D
     files = write_demo(root / "data", n=n, seed=seed)
     train_and_save(files.csv, files.spec, root / "model", kind, 0.25, 0)
     return DemoWorld(csv=files.csv, spec=files.spec, model_dir=root / "model")
+
+
+def benchmark_eval_options(
+    root: Path, out: Path | None, methods: str, n: int, **options: Any
+) -> EvalOptions:
+    """`cf-agent eval` options on the benchmark's people: the first `n` abnormal rows of the demo
+    cohort (2,000 people, seed 0: a seed no fine-tuning used) under its gbm classifier."""
+    world = demo_world(root, n=2000, seed=0, kind="gbm")
+    return EvalOptions(
+        data=world.csv,
+        spec=world.spec,
+        model_dir=world.model_dir,
+        out=out or root / "eval",
+        methods=tuple(methods.split(",")),
+        n=n,
+        **options,
+    )
 
 
 def machine_line() -> str:

@@ -23,12 +23,18 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import demo_world, machine_line, markdown_table, rich_table, update_docs_section
+from common import (
+    benchmark_eval_options,
+    machine_line,
+    markdown_table,
+    rich_table,
+    update_docs_section,
+)
 from rich.console import Console
 from rich.progress import Progress, TaskID
 
 from cf_agent.agent.summary import RunSummary, summarize
-from cf_agent.eval import EvalOptions, evaluate
+from cf_agent.eval import evaluate
 from cf_agent.eval.table import MethodSummary
 from cf_agent.study_dir import RUNS_DIR, method_slug
 
@@ -174,14 +180,11 @@ def main() -> None:
     console = Console()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        world = demo_world(root, n=2000, seed=0, kind="gbm")
-        options = EvalOptions(
-            data=world.csv,
-            spec=world.spec,
-            model_dir=world.model_dir,
-            out=args.out or root / "eval",
-            methods=tuple(args.methods.split(",")),
-            n=args.n,
+        options = benchmark_eval_options(
+            root,
+            args.out,
+            args.methods,
+            args.n,
             max_rounds=args.max_rounds,
             batch_size=args.batch_size,
             time_limit_s=args.time_limit,
